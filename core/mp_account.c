@@ -1,0 +1,74 @@
+#include "mp_account.h"
+
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mp_cache.h"
+#include "mp_validate.h"
+
+bool mp_passwd_file_has(const char *path, const char *username)
+{
+    FILE *fp = fopen(path, "re");
+    struct passwd pw, *result = NULL;
+    char buf[4096];
+    bool found = false;
+
+    if (fp == NULL)
+        return false;
+    /* fgetpwent_r reads the file itself: asking NSS would ask us too. */
+    while (!found && fgetpwent_r(fp, &pw, buf, sizeof(buf), &result) == 0)
+        found = strcmp(pw.pw_name, username) == 0;
+    fclose(fp);
+    return found;
+}
+
+bool mp_account_is_foreign(const char *username, char *why, size_t why_len)
+{
+    if (!mp_is_valid_username(username)) {
+        snprintf(why, why_len, "not a valid user name for Medplum mapping");
+        return true;
+    }
+    if (mp_passwd_file_has(MP_PASSWD_FILE, username)) {
+        snprintf(why, why_len, "local account in %s", MP_PASSWD_FILE);
+        return true;
+    }
+    return false;
+}
+
+int mp_account_resolve(const struct mp_config *cfg, const char *username,
+                       struct mp_account *out, const mp_logger *log)
+{
+    struct mp_cache_data data = {0};
+    const struct mp_cache_user *entry;
+    int ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    out->kind = MP_ACCOUNT_NOT_OURS;
+    if (mp_account_is_foreign(username, out->why, sizeof(out->why)))
+        return 0;
+    /* A corrupted cache fails closed: falling back to email_domain could
+     * hand a bound name to another person's Medplum account. */
+    if (mp_cache_load(cfg->cache_dir, &data, log) != 0) {
+        snprintf(out->why, sizeof(out->why), "account cache in %s is unusable", cfg->cache_dir);
+        goto out;
+    }
+    entry = mp_cache_find_user(&data, username);
+    if (entry != NULL && entry->email != NULL && entry->profile != NULL) {
+        out->in_cache = true;
+        snprintf(out->email, sizeof(out->email), "%s", entry->email);
+        snprintf(out->profile, sizeof(out->profile), "%s", entry->profile);
+        out->kind = MP_ACCOUNT_MANAGED;
+    } else if (cfg->email_domain != NULL) {
+        snprintf(out->email, sizeof(out->email), "%s@%s", username, cfg->email_domain);
+        out->kind = mp_is_plausible_email(out->email) ? MP_ACCOUNT_MANAGED : MP_ACCOUNT_NOT_OURS;
+        if (out->kind == MP_ACCOUNT_NOT_OURS)
+            snprintf(out->why, sizeof(out->why), "email_domain gives no valid email");
+    } else {
+        snprintf(out->why, sizeof(out->why), "not in the Medplum cache and no email_domain set");
+    }
+    ret = 0;
+out:
+    mp_cache_data_free(&data);
+    return ret;
+}
