@@ -26,7 +26,7 @@ int mp_random_bytes(void *buf, size_t len);
 /* A PKCE pair: 64-character verifier and its S256 challenge (43 chars). */
 struct mp_pkce {
     char verifier[65];
-    char challenge[44];
+    char challenge[48]; /* 43 characters + NUL, with room for the padded size check */
 };
 int mp_pkce_generate(struct mp_pkce *pkce);
 void mp_pkce_wipe(struct mp_pkce *pkce);

@@ -1,1 +1,13 @@
-CHECK_SUITES :=
+# Unit tests (cmocka, no libpam, no network) and the PAM integration tests.
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(wildcard tests/unit/test_*.c))
+
+$(O)/tests/unit/%: $(O)/tests/unit/%.o $(CORE_LIB)
+	$(CC) -o $@ $< $(CORE_LIB) $(ALL_LDFLAGS) $(CFLAGS) $(CMOCKA_LIBS) $(CORE_LIBS)
+
+.PHONY: check-unit
+check-unit: $(UNIT_TESTS)
+	@rc=0; for t in $(UNIT_TESTS); do $$t || rc=1; done; exit $$rc
+
+CHECK_SUITES += check-unit
+ALL_TARGETS += $(UNIT_TESTS)
