@@ -116,7 +116,7 @@ static size_t read_header(char *buf, size_t size, size_t nitems, void *userdata)
 
 static mp_net_result map_curl_error(CURLcode rc, int too_large)
 {
-    if (too_large)
+    if (too_large || rc == CURLE_FILESIZE_EXCEEDED)
         return MP_NET_TOO_LARGE;
     switch (rc) {
     case CURLE_OK:

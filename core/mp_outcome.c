@@ -55,7 +55,8 @@ mp_status mp_outcome_classify(const struct mp_http_response *resp, char *reason,
     const struct known_text *k;
 
     if (resp->net != MP_NET_OK) {
-        snprintf(reason, reason_len, "Medplum unreachable: %s (%s)",
+        snprintf(reason, reason_len, "%s: %s (%s)",
+                 st == MP_UNAVAILABLE ? "Medplum unreachable" : "exchange with Medplum failed",
                  mp_net_result_name(resp->net), resp->error);
         return st;
     }

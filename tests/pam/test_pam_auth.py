@@ -38,6 +38,10 @@ class Suite:
     def __init__(self, srv, env):
         self.srv = srv
         self.env = env
+        # Logins per minute are limited per IP (5/min in the newest release);
+        # the suite logs in often, so the limit is lifted except where tested.
+        self.default_limits = {"auth": -1, "login": -1}
+        srv.control.post("/settings", rate_limits=self.default_limits)
 
     def fresh(self):
         self.srv.reset()
@@ -249,6 +253,25 @@ class Suite:
         res = self.login("alice", "alice-password-1")
         check_pam(res, "PAM_AUTHINFO_UNAVAIL", "huge")
         check(res.log_has("response too large"), f"log: {res.syslog}")
+
+    def test_rate_limit_bucket_real(self):
+        # The server's own limiter (not a fault): the newest release's login
+        # bucket, or 5.0.10's shared auth bucket (3 auth requests per login).
+        if self.srv.variant == "newest":
+            limits = {"login": 2}
+        else:
+            limits = {"auth": 6}
+        self.srv.control.post("/settings", rate_limits=limits)
+        try:
+            for i in range(2):
+                check_pam(self.login("alice", "alice-password-1"), "PAM_SUCCESS", f"login {i}")
+            self.srv.clear_log()
+            res = self.login("alice", "alice-password-1")
+            self.unavailable(res, "bucket exhausted")
+            check("seconds before trying again" in res.output, "told to wait")
+            check(paths(self.srv) == ["/auth/login"], f"retried? {paths(self.srv)}")
+        finally:
+            self.srv.control.post("/settings", rate_limits=self.default_limits)
 
     # ---- passwords and secrets ----
 
