@@ -242,7 +242,7 @@ int mp_http_perform(mp_http *http, const struct mp_http_request *req,
     rc = curl_easy_perform(http->curl);
     resp->net = map_curl_error(rc, body.too_large);
     if (resp->net != MP_NET_OK) {
-        snprintf(resp->error, sizeof(resp->error), "%s",
+        snprintf(resp->error, sizeof(resp->error), "%.150s",
                  body.too_large ? "response larger than 1 MiB"
                  : errbuf[0]    ? errbuf
                                 : curl_easy_strerror(rc));

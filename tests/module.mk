@@ -28,3 +28,25 @@ CHECK_SUITES += check-pam check-pam-newest
 demo: deps
 	@$(MAKE) --no-print-directory $(PAM_MODULE)
 	@MP_BUILD=$(abspath $(O)) $(PYTHON) tests/demo.py
+
+# The same suites under AddressSanitizer/UndefinedBehaviorSanitizer (a
+# separate build in $(ASAN_O); the sanitizer runtime must come first in
+# LD_PRELOAD, before pam_wrapper) and under valgrind.
+ASAN_O ?= build-asan
+ASAN_RUNTIME = $(shell $(CC) -print-file-name=libasan.so)
+
+.PHONY: asan-build check-unit-asan check-pam-asan check-pam-valgrind
+asan-build:
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined O=$(ASAN_O) \
+		$(ASAN_O)/pam_medplum.so $(patsubst $(O)/%,$(ASAN_O)/%,$(UNIT_TESTS)) >/dev/null
+
+check-unit-asan: asan-build
+	@rc=0; for t in $(patsubst $(O)/%,$(ASAN_O)/%,$(UNIT_TESTS)); do $$t || rc=1; done; exit $$rc
+
+check-pam-asan: asan-build
+	MP_BUILD=$(abspath $(ASAN_O)) MP_PRELOAD=$(ASAN_RUNTIME) $(PYTHON) tests/pam/test_pam_auth.py
+
+check-pam-valgrind: $(PAM_MODULE)
+	MP_BUILD=$(abspath $(O)) MP_VALGRIND=1 $(PYTHON) tests/pam/test_pam_auth.py
+
+CHECK_SUITES += check-unit-asan check-pam-asan check-pam-valgrind

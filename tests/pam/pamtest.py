@@ -54,6 +54,10 @@ class Result:
 
     def pam_error(self):
         """The PAM code name pamtester reported, or PAM_SUCCESS."""
+        for marker in ("Sanitizer", "runtime error:", "Invalid read", "Invalid write",
+                       "definitely lost", "uninitialised"):
+            if marker in self.stderr:
+                return "memory error: " + self.stderr[-3000:]
         if self.rc == 0:
             return "PAM_SUCCESS"
         for name, text in PAM_TEXTS.items():
@@ -126,6 +130,9 @@ class PamEnv:
 
     def pamtester(self, user, operations, stdin="", service="medplum", timeout=60, env=None):
         cmd = ["pamtester", "-v", service, user] + list(operations)
+        if os.environ.get("MP_VALGRIND"):
+            cmd = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+                   "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"] + cmd
         start = time.monotonic()
         proc = subprocess.run(cmd, input=stdin.encode("utf-8", "surrogateescape"),
                               capture_output=True, env=env or self.env(), timeout=timeout)
