@@ -44,8 +44,8 @@ def main():
             res = env.pamtester(user, ["authenticate"], stdin=password + "\n")
             lines = res.syslog  # pam_medplum's pam_syslog lines, as pam_wrapper shows them
             print(f"$ pamtester medplum {user} authenticate    # {what}")
-            shown = [l.replace("Password: ", "").strip() for l in res.output.splitlines()
-                     if not l.startswith(("PWRAP", "pamtester:"))]
+            shown = [l.replace("Password: ", "").strip() for l in res.output.splitlines()]
+            shown = [l for l in shown if not l.startswith(("PWRAP", "pamtester:"))]
             print(f"  PAM result: {res.pam_error()}")
             for line in filter(None, shown):
                 print(f"  user sees: {line}")
