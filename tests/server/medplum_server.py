@@ -622,6 +622,7 @@ class MedplumApp:
             ("POST", "/auth/login"): self.auth_login,
             ("POST", "/auth/profile"): self.auth_profile,
             ("POST", "/auth/mfa/verify"): self.auth_mfa_verify,
+            ("POST", "/auth/mfa/login-enroll"): self.auth_mfa_login_enroll,
             ("GET", "/auth/me"): self.auth_me,
             ("POST", "/auth/changepassword"): self.auth_changepassword,
             ("POST", "/auth/revoke"): self.auth_revoke,
@@ -638,7 +639,26 @@ class MedplumApp:
             return self.auth_login_status(req, p[len("/auth/login/"):])
         if p.startswith("/fhir/R4/") or p == "/fhir/R4":
             return self.fhir(req, p[len("/fhir/R4/"):])
+        member = re.match(r"^/admin/projects/([^/]+)/members/([^/]+)$", p)
+        if member and m in ("GET", "POST", "DELETE"):
+            return self.admin_member(req, member.group(1), member.group(2))
         raise express_404(m, req.url)
+
+    def admin_member(self, req, project_id, membership_id):
+        """The admin API's member routes (read, update, delete) for project admins."""
+        _, caller = self.authenticate(req)
+        if not caller.get("admin") or self.project_of(caller) != project_id:
+            raise forbidden()
+        with self.store.lock:
+            target = self.store.memberships.get(membership_id)
+            if not target or self.project_of(target) != project_id:
+                raise not_found()
+            if req.method == "GET":
+                return Reply(200, self.fhir_view(req, target), JSON_TYPE)
+            if req.method == "DELETE":
+                del self.store.memberships[membership_id]
+                return all_ok()
+            return self.update_membership(req, target)
 
     # -- tokens ---------------------------------------------------------------------------------
     def sign_jwt(self, claims):
@@ -971,6 +991,24 @@ class MedplumApp:
             login.last_updated = self.now()
             return self.login_result(login, [])
 
+    def auth_mfa_login_enroll(self, req):
+        """Completes a mfaEnrollRequired login (only the unknown-login answer is recorded)."""
+        body = req.body()
+        with self.store.lock:
+            login = self.store.logins.get(body.get("login")) \
+                if isinstance(body.get("login"), str) else None
+            if not login:
+                raise not_found()
+            if login.revoked:
+                raise bad_request("Login revoked")
+            user = self.store.resource(login.user_ref)
+            if not user.get("mfaSecret") or not totp.verify(user["mfaSecret"],
+                                                            str(body.get("token")), self.now()):
+                raise bad_request("Invalid MFA token")
+            user["mfaEnrolled"] = True
+            login.mfa_verified = True
+            return self.login_result(login, [])
+
     def mfa_attempt_limit(self, login, user):
         now = self.now()
         window = self.store.mfa_user_attempts.setdefault(user["id"], [now, 0])
@@ -1204,10 +1242,12 @@ class MedplumApp:
             emails = [t["value"] for t in profile.get("telecom", []) if t.get("system") == "email"]
             info["email"] = emails[0] if emails else ""
             info["email_verified"] = False
-        if "phone" in scopes:
-            phones = [t["value"] for t in profile.get("telecom", []) if t.get("system") == "phone"]
-            info["phone_number"] = phones[0] if phones else ""
+        phones = [t["value"] for t in profile.get("telecom", []) if t.get("system") == "phone"]
+        if "phone" in scopes and phones:
+            info["phone_number"] = phones[0]
             info["phone_number_verified"] = False
+        if "address" in scopes and profile.get("address"):
+            info["address"] = {"formatted": profile["address"][0].get("text", "")}
         return Reply(200, info, JSON_TYPE)
 
     def auth_me(self, req):
@@ -1256,7 +1296,10 @@ class MedplumApp:
                 session.update(parse_user_agent(lg.user_agent))
                 sessions.append(session)
         memberships = []
-        for m in store.memberships_of("User/" + user["id"]):
+        project_id = membership["project"]["reference"].split("/", 1)[1]
+        for m in store.memberships_of("User/" + user["id"], project_id):
+            if m.get("active") is False:
+                continue
             entry = {"resourceType": "ProjectMembership", "id": m["id"]}
             if m.get("identifier"):
                 entry["identifier"] = m["identifier"]
@@ -1338,8 +1381,26 @@ class MedplumApp:
             return Reply(200, {"resourceType": "CapabilityStatement", "id": "medplum-server",
                                "version": VERSION, "name": "MedplumCapabilityStatement",
                                "status": "active", "fhirVersion": "4.0.1",
-                               "format": ["json"]})
+                               "format": ["json"], "software": {"name": "medplum",
+                                                                "version": VERSION},
+                               "implementation": {"description": "medplum",
+                                                  "url": self.base_url() + "fhir/R4/"}},
+                         JSON_TYPE)
         login, membership = self.authenticate(req)
+        # The FHIR interaction quota is charged (and reported) even for refused requests, but
+        # not for $operations.
+        points = 20 if req.method == "GET" and len(parts) == 1 else \
+            1 if req.method == "GET" else 100
+        quota_headers = [] if parts and parts[-1].startswith("$") else \
+            self.fhir_quota_header(membership, points)
+        try:
+            reply = self.fhir_interaction(req, parts, membership)
+        except Reply as r:
+            reply = r
+        reply.headers = quota_headers + reply.headers
+        return reply
+
+    def fhir_interaction(self, req, parts, membership):
         if not parts or parts[0] not in KNOWN_TYPES:
             raise structure_error("Unknown resource type")
         rtype = parts[0]
@@ -1362,21 +1423,18 @@ class MedplumApp:
             raise not_found()
         if not self.fhir_allowed(membership, rtype, interaction):
             raise forbidden()
-        quota_headers = self.fhir_quota_header(membership, {"search": 20, "read": 1,
-                                                            "history": 10}.get(interaction, 100))
         with self.store.lock:
             if interaction == "search":
-                reply = self.fhir_search(req, rtype, membership)
-            elif interaction == "read":
-                reply = self.fhir_read(req, rtype, parts[1], membership)
-            elif interaction == "update" and rtype == "ProjectMembership" and method == "PUT":
-                reply = self.fhir_update_membership(req, parts[1], membership)
-            elif interaction == "update" and rtype == "ClientApplication" and len(parts) == 3:
-                reply = self.rotate_secret(req, parts[1], membership)
-            else:
-                raise bad_request("Operation not supported by the test server")
-        reply.headers = quota_headers + reply.headers
-        return reply
+                return self.fhir_search(req, rtype, membership)
+            if interaction == "read":
+                return self.fhir_read(req, rtype, parts[1], membership)
+            if interaction == "update" and rtype == "ProjectMembership" and method == "PUT":
+                return self.fhir_update_membership(req, parts[1], membership)
+            if interaction == "update" and rtype == "ClientApplication" and method == "PATCH":
+                return self.patch_client(req, parts[1], membership)
+            if interaction == "update" and rtype == "ClientApplication" and len(parts) == 3:
+                return self.rotate_secret(req, parts[1], membership)
+        raise bad_request("Operation not supported by the test server")
 
     def fhir_quota_header(self, membership, points):
         limit, consumed, ms, _ = self.fhir_quota.consume("fhir", membership["user"]["reference"],
@@ -1451,13 +1509,13 @@ class MedplumApp:
         found = [r for r in self.fhir_pool(rtype, project_id) if r["id"] == rid]
         if not found:
             raise not_found()
-        resource = found[0]
+        return self.fhir_resource_reply(req, found[0])
+
+    def fhir_resource_reply(self, req, resource):
+        """A single resource with the ETag and Last-Modified headers of FHIR reads/writes."""
         meta = resource.get("meta", {})
-        headers = []
-        if meta.get("versionId"):
-            headers.append(("ETag", 'W/"%s"' % meta["versionId"]))
-        if meta.get("lastUpdated"):
-            headers.append(("Last-Modified", http_date(parse_iso(meta["lastUpdated"]))))
+        headers = [("ETag", 'W/"%s"' % meta["versionId"]),
+                   ("Last-Modified", http_date(parse_iso(meta["lastUpdated"])))]
         return Reply(200, self.fhir_view(req, resource), FHIR_TYPE, headers)
 
     def fhir_update_membership(self, req, rid, membership):
@@ -1465,8 +1523,37 @@ class MedplumApp:
         target = self.store.memberships.get(rid)
         if not target or self.project_of(target) != project_id:
             raise not_found()
+        self.update_membership(req, target)
+        return self.fhir_resource_reply(req, target)
+
+    def patch_client(self, req, rid, membership):
+        """JSON Patch (add/replace/remove of top-level fields) on a ClientApplication."""
+        project_id = membership["project"]["reference"].split("/", 1)[1]
+        client = self.store.clients.get(rid)
+        if not client or self.project_of(client) != project_id:
+            raise not_found()
+        try:
+            ops = json.loads(req.raw_body or b"[]")
+        except ValueError:
+            raise bad_request("Content could not be parsed")
+        protected = {"/id", "/resourceType", "/meta", "/secret", "/retiringSecret"}
+        for op in ops if isinstance(ops, list) else []:
+            path = op.get("path", "")
+            if path in protected or not re.match(r"^/[A-Za-z]+$", path):
+                raise bad_request("Unsupported patch path " + path)
+            if op.get("op") in ("add", "replace"):
+                client[path[1:]] = op.get("value")
+            elif op.get("op") == "remove":
+                client.pop(path[1:], None)
+            else:
+                raise bad_request("Unsupported patch operation")
+        self.store.touch(client)
+        return self.fhir_resource_reply(req, client)
+
+    def update_membership(self, req, target):
+        """Replace the writable fields of a membership (project and user stay read-only)."""
         body = req.body()
-        if body.get("resourceType") != "ProjectMembership" or body.get("id") != rid:
+        if body.get("resourceType") != "ProjectMembership" or body.get("id") != target["id"]:
             raise bad_request("Incorrect resource type or id")
         for field in ("active", "admin", "userName", "externalId", "identifier", "accessPolicy",
                       "access", "profile"):
@@ -1475,7 +1562,7 @@ class MedplumApp:
             else:
                 target.pop(field, None)
         self.store.touch(target)
-        return Reply(200, self.fhir_view(req, target))
+        return Reply(200, self.fhir_view(req, target), JSON_TYPE)
 
     def rotate_secret(self, req, rid, membership):
         project_id = membership["project"]["reference"].split("/", 1)[1]
@@ -1485,7 +1572,9 @@ class MedplumApp:
         client["retiringSecret"] = client.get("secret")
         client["secret"] = secrets.token_hex(32)
         self.store.touch(client)
-        return Reply(200, self.extended(client))
+        reply = self.fhir_resource_reply(req, client)
+        reply.body = self.extended(client)
+        return reply
 
     def fhir_search(self, req, rtype, membership):
         project_id = membership["project"]["reference"].split("/", 1)[1]
@@ -1738,8 +1827,9 @@ def parse_user_agent(agent):
 
 class MainHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "medplum-test-server"
-    sys_version = ""
+    # Headers and body leave in one segment: separate small writes meet delayed ACKs.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):
         pass  # the JSON request log replaces access logging
@@ -1837,6 +1927,13 @@ class MainHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         if self.server.https:
             self.send_header("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        origin = self.headers.get("Origin")
+        if origin:
+            # The recorded server runs with allowedOrigins "*": any Origin is echoed.
+            self.send_header("Access-Control-Allow-Origin", origin)
+            self.send_header("Access-Control-Allow-Credentials", "true")
+            self.send_header("Access-Control-Expose-Headers",
+                             "Content-Location,ETag,Last-Modified,Location")
         for name, value in extra:
             self.send_header(name, value)
         for name, value in reply.headers:
