@@ -26,21 +26,34 @@ MKCACHE := $(NSS_TEST_O)/mkcache
 $(MKCACHE): $(NSS_TEST_O)/mkcache.o $(CORE_LIB)
 	$(CC) -o $@ $< $(CORE_LIB) $(ALL_LDFLAGS) $(CFLAGS) $(CORE_LIBS)
 
-NSS_TEST_BINS := $(MKCACHE)
+NSS_TESTLIB := $(NSS_TEST_O)/testlib.o
+NSS_DLOPEN_TEST := $(NSS_TEST_O)/test_nss_dlopen
+CACHE_WRITER_TEST := $(NSS_TEST_O)/test_cache_writer
+
+$(NSS_TEST_O)/test_%: $(NSS_TEST_O)/test_%.o $(NSS_TESTLIB) $(CORE_LIB)
+	$(CC) -o $@ $< $(NSS_TESTLIB) $(CORE_LIB) $(ALL_LDFLAGS) $(CFLAGS) $(CMOCKA_LIBS) \
+		$(CORE_LIBS) -ldl -pthread
+
+NSS_TEST_BINS := $(MKCACHE) $(NSS_DLOPEN_TEST) $(CACHE_WRITER_TEST)
 ALL_TARGETS += $(NSS_TEST_BINS)
 
-.PHONY: check-nss-linkage check-nss-wrapper
+.PHONY: check-nss-linkage check-nss-wrapper check-nss-dlopen check-cache-writer
 check-nss-linkage: $(NSS_MODULE)
 	tests/nss/linkage.sh $(NSS_MODULE)
 
 check-nss-wrapper: $(NSS_MODULE) $(MKCACHE)
 	tests/nss/nss_wrapper.sh $(NSS_MODULE) $(MKCACHE)
 
-NSS_CHECK_SUITES := check-nss-linkage check-nss-wrapper
+check-nss-dlopen: $(NSS_MODULE) $(NSS_DLOPEN_TEST)
+	NSS_MEDPLUM_MODULE=$(abspath $(NSS_MODULE)) $(NSS_DLOPEN_TEST)
+
+check-cache-writer: $(CACHE_WRITER_TEST)
+	$(CACHE_WRITER_TEST)
+
+NSS_CHECK_SUITES := check-nss-linkage check-nss-wrapper check-nss-dlopen check-cache-writer
 CHECK_SUITES += $(NSS_CHECK_SUITES)
 
-# Runs only this component's suites (tests/module.mk currently resets
-# CHECK_SUITES after the component fragments).
+# Runs only this component's suites.
 .PHONY: check-nss
 check-nss:
 	@$(MAKE) --no-print-directory $(NSS_MODULE) $(NSS_TEST_BINS)
