@@ -395,10 +395,17 @@ mp_status mp_login_run(const struct mp_config *cfg, const struct mp_transport *t
                        const struct mp_conv *conv, const mp_logger *log,
                        const struct mp_login_params *params, struct mp_login_result *result)
 {
-    struct flow f = {cfg, transport, conv, log, params, result, {{0}, {0}}, "", "", NULL,
-                     false, STEP_LOGIN};
+    struct flow f;
 
     memset(result, 0, sizeof(*result));
+    memset(&f, 0, sizeof(f));
+    f.cfg = cfg;
+    f.transport = transport;
+    f.conv = conv;
+    f.log = log;
+    f.params = params;
+    f.result = result;
+    f.next = STEP_LOGIN;
     result->status = MP_ERROR;
     snprintf(result->reason, sizeof(result->reason), "internal error");
     while (f.next != STEP_DONE) {

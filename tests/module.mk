@@ -50,3 +50,9 @@ check-pam-valgrind: $(PAM_MODULE)
 	MP_BUILD=$(abspath $(O)) MP_VALGRIND=1 $(PYTHON) tests/pam/test_pam_auth.py
 
 CHECK_SUITES += check-unit-asan check-pam-asan check-pam-valgrind
+
+.PHONY: check-static
+check-static:
+	@tests/static_checks.sh
+
+CHECK_SUITES += check-static
