@@ -36,8 +36,8 @@ bool mp_account_is_foreign(const char *username, char *why, size_t why_len)
     return false;
 }
 
-int mp_account_resolve(const struct mp_config *cfg, const char *username,
-                       struct mp_account *out, const mp_logger *log)
+int mp_account_resolve(const struct mp_config *cfg, const char *username, struct mp_account *out,
+                       const mp_logger *log)
 {
     struct mp_cache_data data = {0};
     const struct mp_cache_user *entry;

@@ -26,10 +26,10 @@ enum mp_account_kind {
 
 struct mp_account {
     enum mp_account_kind kind;
-    bool in_cache;       /* the cache has an entry for the name */
+    bool in_cache; /* the cache has an entry for the name */
     char email[256];
-    char profile[128];   /* "Practitioner/<id>" when bound by the cache, else "" */
-    char why[128];       /* reason, when not ours */
+    char profile[128]; /* "Practitioner/<id>" when bound by the cache, else "" */
+    char why[128];     /* reason, when not ours */
 };
 
 /* Checks only the name and /etc/passwd (no config needed). */
@@ -37,8 +37,8 @@ bool mp_account_is_foreign(const char *username, char *why, size_t why_len);
 
 /* Full resolution (needs the config for cache_dir and email_domain).
  * Returns -1 (why set) when the cache is unusable: the caller fails closed. */
-int mp_account_resolve(const struct mp_config *cfg, const char *username,
-                       struct mp_account *out, const mp_logger *log);
+int mp_account_resolve(const struct mp_config *cfg, const char *username, struct mp_account *out,
+                       const mp_logger *log);
 
 /* True if the name is in the given passwd-format file (no NSS involved). */
 bool mp_passwd_file_has(const char *path, const char *username);

@@ -25,7 +25,7 @@
 #define MP_CACHE_PRIVATE "private"
 
 struct mp_cache_user {
-    char *name;  /* local user name (validated POSIX name) */
+    char *name; /* local user name (validated POSIX name) */
     uint32_t uid;
     uint32_t gid;
     char *gecos;
@@ -73,8 +73,7 @@ int mp_cache_prepare_dir(const char *cache_dir, const mp_logger *log);
  * The caller must hold the lock (mp_cache_lock).  On any failure the old
  * file is untouched and the reason is logged.  Returns 0 on success.
  */
-int mp_cache_write(const char *cache_dir, const struct mp_cache_data *data,
-                   const mp_logger *log);
+int mp_cache_write(const char *cache_dir, const struct mp_cache_data *data, const mp_logger *log);
 
 /*
  * Reads the whole cache into memory.  A missing file yields an empty data
@@ -89,8 +88,7 @@ int mp_cache_lock(const char *cache_dir, const mp_logger *log);
 void mp_cache_unlock(int lock_fd);
 
 /* Finds a user by name in loaded data; NULL if absent. */
-const struct mp_cache_user *mp_cache_find_user(const struct mp_cache_data *data,
-                                               const char *name);
+const struct mp_cache_user *mp_cache_find_user(const struct mp_cache_data *data, const char *name);
 
 /*
  * Inserts or replaces one user (matched by name or by profile) under the

@@ -16,23 +16,23 @@
 #include "mp_validate.h"
 
 enum key_type {
-    T_STRING,   /* free text, no control characters */
-    T_URL,      /* base_url rules */
-    T_UUID,     /* Medplum resource id */
-    T_PATH,     /* absolute path */
-    T_SECONDS,  /* non-negative integer, bounded */
-    T_UINT,     /* unsigned integer, bounded */
-    T_BOOL,     /* yes/no/true/false/1/0 */
-    T_TYPES,    /* comma list of FHIR resource types */
-    T_HOSTAUTH, /* client_credentials | basic */
+    T_STRING,         /* free text, no control characters */
+    T_URL,            /* base_url rules */
+    T_UUID,           /* Medplum resource id */
+    T_PATH,           /* absolute path */
+    T_SECONDS,        /* non-negative integer, bounded */
+    T_UINT,           /* unsigned integer, bounded */
+    T_BOOL,           /* yes/no/true/false/1/0 */
+    T_TYPES,          /* comma list of FHIR resource types */
+    T_HOSTAUTH,       /* client_credentials | basic */
     T_UNKNOWN_POLICY, /* deny | allow */
-    T_SOURCE,   /* email | identifier:<system> (username_source) */
-    T_UIDSRC,   /* hash | identifier:<system> */
-    T_GROUP,    /* "private" or a POSIX group name */
-    T_GROUPNAME, /* a POSIX group name */
-    T_SHELL,    /* absolute path */
-    T_HOME,     /* absolute path template with %u */
-    T_SECRET,   /* inline secret: makes the file secret-bearing */
+    T_SOURCE,         /* email | identifier:<system> (username_source) */
+    T_UIDSRC,         /* hash | identifier:<system> */
+    T_GROUP,          /* "private" or a POSIX group name */
+    T_GROUPNAME,      /* a POSIX group name */
+    T_SHELL,          /* absolute path */
+    T_HOME,           /* absolute path template with %u */
+    T_SECRET,         /* inline secret: makes the file secret-bearing */
 };
 
 struct key_def {
@@ -48,7 +48,8 @@ struct key_def {
 
 static const struct key_def keys[] = {
     {"base_url", T_URL, OFF(base_url), NULL, 0, 0,
-     "Medplum server base URL (https://...; http:// only for loopback with allow_insecure_http). Required."},
+     "Medplum server base URL (https://...; http:// only for loopback with allow_insecure_http). "
+     "Required."},
     {"project_id", T_UUID, OFF(project_id), NULL, 0, 0,
      "Id of the Medplum Project whose active members may log in. Required."},
     {"client_id", T_UUID, OFF(client_id), NULL, 0, 0,
@@ -439,8 +440,10 @@ static int check_semantics(const struct mp_config *cfg, const char *name, const 
         problems++;
     } else if (strncmp(cfg->base_url, "http://", 7) == 0) {
         if (!cfg->allow_insecure_http) {
-            mp_log(log, LOG_ERR, "%s: base_url uses plain http; set allow_insecure_http = yes "
-                   "(loopback only) or use https", name);
+            mp_log(log, LOG_ERR,
+                   "%s: base_url uses plain http; set allow_insecure_http = yes "
+                   "(loopback only) or use https",
+                   name);
             problems++;
         } else if (!mp_url_host_is_loopback(cfg->base_url)) {
             mp_log(log, LOG_ERR, "%s: plain http is only allowed for a loopback base_url", name);
@@ -475,8 +478,7 @@ static int check_semantics(const struct mp_config *cfg, const char *name, const 
     return problems;
 }
 
-int mp_config_parse(struct mp_config *cfg, const char *name, const char *text,
-                    const mp_logger *log)
+int mp_config_parse(struct mp_config *cfg, const char *name, const char *text, const mp_logger *log)
 {
     bool seen[NKEYS] = {false};
     int problems = 0;
@@ -600,8 +602,10 @@ int mp_check_file_security(int fd, const char *what, bool secret, const mp_logge
         return -1;
     }
     if (secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
-        mp_log(log, LOG_ERR, "%s: holds a secret but is accessible by group or others "
-               "(mode %04o, must be 0600)", what, (unsigned)(st.st_mode & 07777));
+        mp_log(log, LOG_ERR,
+               "%s: holds a secret but is accessible by group or others "
+               "(mode %04o, must be 0600)",
+               what, (unsigned)(st.st_mode & 07777));
         return -1;
     }
     return 0;
@@ -678,8 +682,7 @@ int mp_config_load(struct mp_config *cfg, const char *path, const mp_logger *log
         return problems ? problems : 1;
     }
     problems += mp_config_parse(cfg, path, text, log);
-    if (cfg->host_client_secret != NULL &&
-        mp_check_file_security(fd, path, true, log) != 0)
+    if (cfg->host_client_secret != NULL && mp_check_file_security(fd, path, true, log) != 0)
         problems++;
     close(fd);
     mp_freezero(text, MP_CONFIG_MAX_SIZE + 1);

@@ -48,7 +48,7 @@ struct mp_config {
     long timeout;         /* seconds, whole request */
 
     /* user logins */
-    char *email_domain; /* alice -> alice@<email_domain> */
+    char *email_domain;                                    /* alice -> alice@<email_domain> */
     char *allowed_profile_types[MP_MAX_PROFILE_TYPES + 1]; /* NULL-terminated */
     char *cache_dir;
 
@@ -63,11 +63,11 @@ struct mp_config {
     char *uid_source;      /* "hash" or "identifier:<system>" */
     unsigned long uid_min;
     unsigned long uid_max;
-    char *primary_group;         /* "private" or a group name */
-    unsigned long primary_gid;   /* gid of primary_group when it is not "private" */
-    char *admin_group;           /* optional */
-    unsigned long admin_gid;     /* gid of admin_group */
-    char *home_template;         /* %u = user name */
+    char *primary_group;       /* "private" or a group name */
+    unsigned long primary_gid; /* gid of primary_group when it is not "private" */
+    char *admin_group;         /* optional */
+    unsigned long admin_gid;   /* gid of admin_group */
+    char *home_template;       /* %u = user name */
     char *shell;
 
     /* account phase, offline login, backoff */

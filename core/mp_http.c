@@ -196,8 +196,7 @@ static int set_common_options(mp_http *http, struct body_buffer *body,
     return rc == CURLE_OK ? 0 : -1;
 }
 
-int mp_http_perform(mp_http *http, const struct mp_http_request *req,
-                    struct mp_http_response *resp)
+int mp_http_perform(mp_http *http, const struct mp_http_request *req, struct mp_http_response *resp)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
     struct body_buffer body = {0};

@@ -33,8 +33,8 @@ struct mp_http_request {
 
 struct mp_http_response {
     mp_net_result net;
-    long status;    /* HTTP status when net == MP_NET_OK */
-    char *body;     /* NUL-terminated, wiped on free; may hold tokens */
+    long status; /* HTTP status when net == MP_NET_OK */
+    char *body;  /* NUL-terminated, wiped on free; may hold tokens */
     size_t body_len;
     char *ratelimit; /* first RateLimit header value, or NULL */
     char error[160]; /* transport error for logs (never contains secrets) */

@@ -21,7 +21,9 @@ void mp_log(const mp_logger *log, int priority, const char *fmt, ...)
 void mp_log_stderr_emit(void *ctx, int priority, const char *message)
 {
     const char *prefix = ctx != NULL ? (const char *)ctx : "pam_medplum";
-    const char *level = priority <= LOG_ERR ? "error: " : priority == LOG_WARNING ? "warning: " : "";
+    const char *level = priority <= LOG_ERR       ? "error: "
+                        : priority == LOG_WARNING ? "warning: "
+                                                  : "";
 
     fprintf(stderr, "%s: %s%s\n", prefix, level, message);
 }

@@ -245,8 +245,8 @@ static void step_mfa(struct flow *f)
     cJSON *body;
 
     f->result->mfa_used = true;
-    if (f->conv == NULL || f->conv->ask_secret(f->conv->ctx, "Authenticator code: ", &answer) != 0 ||
-        answer == NULL) {
+    if (f->conv == NULL ||
+        f->conv->ask_secret(f->conv->ctx, "Authenticator code: ", &answer) != 0 || answer == NULL) {
         decide(f, MP_DENIED, "no MFA code entered");
         goto out;
     }
@@ -386,8 +386,10 @@ void mp_login_logout(const struct mp_transport *transport, const mp_logger *log,
     req.bearer = access_token;
     transport->perform(transport->ctx, &req, &resp);
     if (mp_outcome_classify(&resp, reason, sizeof(reason)) != MP_OK)
-        mp_log(log, LOG_WARNING, "logout after login failed (a Medplum session may remain "
-               "until it expires): %s", reason);
+        mp_log(log, LOG_WARNING,
+               "logout after login failed (a Medplum session may remain "
+               "until it expires): %s",
+               reason);
     mp_http_response_free(&resp);
 }
 

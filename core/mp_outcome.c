@@ -47,8 +47,7 @@ static const struct known_text *lookup(const char *text)
     return NULL;
 }
 
-mp_status mp_outcome_classify(const struct mp_http_response *resp, char *reason,
-                              size_t reason_len)
+mp_status mp_outcome_classify(const struct mp_http_response *resp, char *reason, size_t reason_len)
 {
     mp_status st = mp_status_classify(resp->net, resp->status);
     char text[160] = "";

@@ -15,7 +15,6 @@
 #include "mp_http.h"
 #include "mp_status.h"
 
-mp_status mp_outcome_classify(const struct mp_http_response *resp, char *reason,
-                              size_t reason_len);
+mp_status mp_outcome_classify(const struct mp_http_response *resp, char *reason, size_t reason_len);
 
 #endif

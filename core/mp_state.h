@@ -44,8 +44,8 @@ struct mp_user_state {
 };
 
 /* Records the membership state learned by a sync or a live check. */
-int mp_state_set_membership(const char *cache_dir, const char *user,
-                            enum mp_membership_state state, int64_t now, const mp_logger *log);
+int mp_state_set_membership(const char *cache_dir, const char *user, enum mp_membership_state state,
+                            int64_t now, const mp_logger *log);
 
 /* Reads a user's state; a user without state yields a zeroed struct and 0. */
 int mp_state_get_user(const char *cache_dir, const char *user, struct mp_user_state *out,
@@ -65,8 +65,7 @@ const char *mp_membership_state_name(enum mp_membership_state state);
  * verifier replaced by `verifier` (a crypt(3) string; NULL removes it).
  */
 int mp_state_record_login(const char *cache_dir, const char *user, const char *profile,
-                          const char *verifier, bool mfa_user, int64_t now,
-                          const mp_logger *log);
+                          const char *verifier, bool mfa_user, int64_t now, const mp_logger *log);
 
 /* Replaces only the verifier (after a password change). */
 int mp_state_set_verifier(const char *cache_dir, const char *user, const char *verifier,
@@ -94,16 +93,15 @@ int mp_state_offline_succeeded(const char *cache_dir, const char *user, const mp
 /* ---- network backoff (host-wide; policy in mp_backoff.h) ---------------- */
 
 struct mp_backoff_state {
-    unsigned failures;      /* network failures in a row, 0 = no backoff */
-    int64_t first_failure;  /* start of this outage */
+    unsigned failures;     /* network failures in a row, 0 = no backoff */
+    int64_t first_failure; /* start of this outage */
     int64_t last_failure;
-    int64_t until;          /* no network before this time */
-    char reason[160];       /* last failure, for medplumctl status */
+    int64_t until;    /* no network before this time */
+    char reason[160]; /* last failure, for medplumctl status */
 };
 
 /* A host without a backoff file yields a zeroed struct and 0. */
-int mp_state_get_backoff(const char *cache_dir, struct mp_backoff_state *out,
-                         const mp_logger *log);
+int mp_state_get_backoff(const char *cache_dir, struct mp_backoff_state *out, const mp_logger *log);
 int mp_state_set_backoff(const char *cache_dir, const struct mp_backoff_state *st,
                          const mp_logger *log);
 int mp_state_clear_backoff(const char *cache_dir, const mp_logger *log);

@@ -63,7 +63,8 @@ static const char MFA_REQUIRED[] =
 static const char MFA_REQUIRED_NEWEST[] =
     "{\"login\":\"359146cb-6346-41e9-ba93-1e1d2bed6851\",\"mfaRequired\":true,"
     "\"mfaMethods\":[\"totp\"],\"email\":\"erin@example.com\"}";
-static const char MFA_CODE[] = "{\"login\":\"359146cb-6346-41e9-ba93-1e1d2bed6851\",\"code\":\"" CODE "\"}";
+static const char MFA_CODE[] =
+    "{\"login\":\"359146cb-6346-41e9-ba93-1e1d2bed6851\",\"code\":\"" CODE "\"}";
 static const char MFA_WRONG[] =
     "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":"
     "\"invalid\",\"details\":{\"text\":\"Invalid MFA token\"}}]}";
@@ -190,9 +191,9 @@ static mp_status run(struct script *s, const char *expected_profile, struct mp_l
     return mp_login_run(&cfg, &t, &conv, NULL, &p, r);
 }
 
-#define SCRIPT(...)                                                                          \
-    static const struct scripted steps[] = {__VA_ARGS__};                                    \
-    struct script s = {steps, sizeof(steps) / sizeof(steps[0]), 0, {{0}}, {{0}}, {{0}}};     \
+#define SCRIPT(...)                                                                                \
+    static const struct scripted steps[] = {__VA_ARGS__};                                          \
+    struct script s = {steps, sizeof(steps) / sizeof(steps[0]), 0, {{0}}, {{0}}, {{0}}};           \
     struct mp_login_result r
 
 static void assert_all_steps_used(const struct script *s)
@@ -436,9 +437,13 @@ static void tls_failure_is_error_not_unavailable(void **state)
 
 static void garbage_200_is_error(void **state)
 {
-    const char *garbage[] = {"<html>hi</html>", "[1,2]", "{\"login\":42,\"code\":\"x\"}",
-                             "{\"login\":\"" LOGIN_ID "\"}", "", "{\"login\":\"../../etc\","
-                                                                 "\"code\":\"" CODE "\"}"};
+    const char *garbage[] = {"<html>hi</html>",
+                             "[1,2]",
+                             "{\"login\":42,\"code\":\"x\"}",
+                             "{\"login\":\"" LOGIN_ID "\"}",
+                             "",
+                             "{\"login\":\"../../etc\","
+                             "\"code\":\"" CODE "\"}"};
 
     (void)state;
     for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
@@ -493,16 +498,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(wrong_password_denied, setup, teardown),
         cmocka_unit_test_setup_teardown(patient_profile_denied, setup, teardown),
         cmocka_unit_test_setup_teardown(wrong_project_in_token_denied, setup, teardown),
-        cmocka_unit_test_setup_teardown(bound_name_with_other_practitioner_denied, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(bound_name_with_other_practitioner_denied, setup, teardown),
         cmocka_unit_test_setup_teardown(rate_limited_is_unavailable_with_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(server_error_is_unavailable, setup, teardown),
         cmocka_unit_test_setup_teardown(network_failure_is_unavailable, setup, teardown),
         cmocka_unit_test_setup_teardown(tls_failure_is_error_not_unavailable, setup, teardown),
         cmocka_unit_test_setup_teardown(garbage_200_is_error, setup, teardown),
         cmocka_unit_test_setup_teardown(token_error_after_code_is_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(keep_session_returns_token_without_logout, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(keep_session_returns_token_without_logout, setup, teardown),
     };
     return cmocka_run_group_tests_name("login flow", tests, NULL, NULL);
 }

@@ -14,11 +14,27 @@
 
 static void usernames(void **state)
 {
-    const char *good[] = {"alice", "a", "_svc", "bob.smith", "carol-w", "x9", "a_b.c-d",
-                          "abcdefghijklmnopqrstuvwxyz012345"};
-    const char *bad[] = {"", "Alice", "al:ice", "al/ice", "al ice", "al\tice", "al\nice",
-                         "-alice", ".alice", "..", ".", "a..b", "alice$", "9lives", "al\x01ice",
-                         "\xc3\xa9lise", "abcdefghijklmnopqrstuvwxyz0123456", "a@b", "a\\b"};
+    const char *good[] = {"alice",   "a",  "_svc",    "bob.smith",
+                          "carol-w", "x9", "a_b.c-d", "abcdefghijklmnopqrstuvwxyz012345"};
+    const char *bad[] = {"",
+                         "Alice",
+                         "al:ice",
+                         "al/ice",
+                         "al ice",
+                         "al\tice",
+                         "al\nice",
+                         "-alice",
+                         ".alice",
+                         "..",
+                         ".",
+                         "a..b",
+                         "alice$",
+                         "9lives",
+                         "al\x01ice",
+                         "\xc3\xa9lise",
+                         "abcdefghijklmnopqrstuvwxyz0123456",
+                         "a@b",
+                         "a\\b"};
 
     (void)state;
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
@@ -162,10 +178,14 @@ static void error_texts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(usernames),      cmocka_unit_test(passwords),
-        cmocka_unit_test(ids_and_otp),    cmocka_unit_test(sha256_vectors),
-        cmocka_unit_test(pkce_rfc7636_example), cmocka_unit_test(base64_padding),
-        cmocka_unit_test(retry_after_rules),    cmocka_unit_test(error_texts),
+        cmocka_unit_test(usernames),
+        cmocka_unit_test(passwords),
+        cmocka_unit_test(ids_and_otp),
+        cmocka_unit_test(sha256_vectors),
+        cmocka_unit_test(pkce_rfc7636_example),
+        cmocka_unit_test(base64_padding),
+        cmocka_unit_test(retry_after_rules),
+        cmocka_unit_test(error_texts),
     };
     return cmocka_run_group_tests_name("validation and crypto", tests, NULL, NULL);
 }
