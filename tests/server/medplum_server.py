@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import socket
+import socketserver
 import ssl
 import sys
 import threading
@@ -1840,11 +1841,7 @@ class MainHandler(BaseHTTPRequestHandler):
 
     def do_request(self):
         server = self.server
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0
-        body = self.rfile.read(length) if length > 0 else b""
+        body = self.read_body()
         req = Request(self.command, self.path, self.headers, body, self.client_address[0])
         server.request_log.add({
             "t": time.time(), "method": req.method, "path": req.original_path,
@@ -1864,6 +1861,23 @@ class MainHandler(BaseHTTPRequestHandler):
         self.send_reply(reply, extra)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_request
+
+    def read_body(self):
+        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        return self.rfile.read(length) if length > 0 else b""
 
     def apply_fault(self, fault):
         """Apply a fault; True when the request was fully handled by it."""
@@ -2114,8 +2128,17 @@ class Control:
         return {"ok": True, "revoked": count}
 
 
-class MainServer(ThreadingHTTPServer):
+class QuickBindServer(ThreadingHTTPServer):
+    """HTTPServer.server_bind resolves the host name (getfqdn), which can stall without DNS."""
     daemon_threads = True
+
+    def server_bind(self):
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = self.server_address[0]
+        self.server_port = self.server_address[1]
+
+
+class MainServer(QuickBindServer):
     allow_reuse_address = True
 
     def __init__(self, address, handler, ssl_context, address_family):
@@ -2208,8 +2231,7 @@ def main(argv=None):
     server.faults = Faults()
     server.request_log = RequestLog(args.request_log)
 
-    control = ThreadingHTTPServer(("127.0.0.1", 0), ControlHandler)
-    control.daemon_threads = True
+    control = QuickBindServer(("127.0.0.1", 0), ControlHandler)
     control.main = server
     control.control = Control(server)
 
@@ -2226,7 +2248,8 @@ def main(argv=None):
     print("control port %d, base %s, variant %s" % (control.server_address[1], base_url,
                                                     args.variant), file=sys.stderr, flush=True)
 
-    threading.Thread(target=control.serve_forever, daemon=True).start()
+    threading.Thread(target=control.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
     import signal
 
     def stop(signum, frame):
@@ -2235,7 +2258,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        server.serve_forever(poll_interval=0.2)
+        server.serve_forever(poll_interval=0.05)
     finally:
         server.faults.stop()
         control.shutdown()
