@@ -56,3 +56,11 @@ check-static:
 	@tests/static_checks.sh
 
 CHECK_SUITES += check-static
+
+# Mutants: each breaks one protective behaviour in a copy of the tree; the
+# guarding tests must fail against it (shows the negative tests can fail).
+.PHONY: check-mutation
+check-mutation:
+	@$(PYTHON) tests/mutation/mutants.py
+
+CHECK_SUITES += check-mutation
