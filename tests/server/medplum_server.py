@@ -306,9 +306,8 @@ class Login:
 
 
 class Store:
-    def __init__(self, fixture, variant, clock):
+    def __init__(self, fixture, clock):
         self.lock = threading.RLock()
-        self.variant = variant
         self.clock = clock
         self.projects = {p["id"]: p for p in fixture.get("projects", [])}
         self.users = {u["id"]: dict(u) for u in fixture.get("users", [])}
@@ -454,15 +453,11 @@ class Faults:
                 return dict(fault)
         return None
 
-    def wait_while_active(self, fault_id, limit=None):
-        """Block until the fault with this id is cleared, the server stops, or limit s pass."""
-        deadline = None if limit is None else time.monotonic() + limit
+    def wait_while_active(self, fault_id):
+        """Block until the fault with this id is cleared or the server stops."""
         with self.cond:
             while not self.stopping and any(f["id"] == fault_id for f in self.active):
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return
-                self.cond.wait(0.5 if remaining is None else min(0.5, remaining))
+                self.cond.wait(0.5)
 
     def sleep(self, seconds):
         """Sleep that ends early when the server stops."""
@@ -817,7 +812,7 @@ class MedplumApp:
         if not ip_allowed(rules, ip):
             raise bad_request("IP address not allowed")
 
-    def login_result(self, login, headers_out):
+    def login_result(self, login):
         """Medplum's sendLoginResult: enroll / MFA challenge / code / membership list."""
         store = self.store
         user = store.resource(login.user_ref)
@@ -839,13 +834,13 @@ class MedplumApp:
                 body["email"] = user["email"]
             return Reply(200, body, JSON_TYPE)
         if login.membership_id:
+            headers = []
             if login.client_id:
-                headers_out.append(("Set-Cookie", "medplum-%s=%s; Max-Age=3600; Path=/; "
+                headers.append(("Set-Cookie", "medplum-%s=%s; Max-Age=3600; Path=/; "
                                     "Expires=%s; HttpOnly; Secure; SameSite=None" % (
                                         login.client_id, login.cookie,
                                         http_date(self.now() + 3600))))
-            return Reply(200, {"login": login.id, "code": login.code}, JSON_TYPE,
-                         headers_out)
+            return Reply(200, {"login": login.id, "code": login.code}, JSON_TYPE, headers)
         memberships = []
         for m in store.memberships_of(login.user_ref, login.project_id):
             entry = {"id": m["id"], "project": m["project"], "profile": m["profile"]}
@@ -915,7 +910,7 @@ class MedplumApp:
             if len(candidates) == 1:
                 self.check_membership(candidates[0], req.client_ip)
                 login.membership_id = candidates[0]["id"]
-            return self.login_result(login, [])
+            return self.login_result(login)
 
     def new_login(self, req, **kw):
         now = self.now()
@@ -955,7 +950,7 @@ class MedplumApp:
             self.check_membership(membership, req.client_ip)
             login.membership_id = membership["id"]
             login.last_updated = self.now()
-            return self.login_result(login, [])
+            return self.login_result(login)
 
     def auth_mfa_verify(self, req):
         body = req.body()
@@ -990,7 +985,7 @@ class MedplumApp:
                 store.mfa_user_attempts[user["id"]][1] -= 1
             login.mfa_verified = True
             login.last_updated = self.now()
-            return self.login_result(login, [])
+            return self.login_result(login)
 
     def auth_mfa_login_enroll(self, req):
         """Completes a mfaEnrollRequired login (only the unknown-login answer is recorded)."""
@@ -1008,7 +1003,7 @@ class MedplumApp:
                 raise bad_request("Invalid MFA token")
             user["mfaEnrolled"] = True
             login.mfa_verified = True
-            return self.login_result(login, [])
+            return self.login_result(login)
 
     def mfa_attempt_limit(self, login, user):
         now = self.now()
@@ -1032,7 +1027,7 @@ class MedplumApp:
             login = self.store.logins.get(login_id)
             if not login:
                 raise not_found()
-            return self.login_result(login, [])
+            return self.login_result(login)
 
     # -- /oauth2/token --------------------------------------------------------------------------
     def oauth_token(self, req):
@@ -2223,7 +2218,7 @@ def main(argv=None):
     if not base_url.endswith("/"):
         base_url += "/"
 
-    store = Store(fixture, args.variant, clock)
+    store = Store(fixture, clock)
     limiter = RateLimiter(limits, clock)
     server.app = MedplumApp(store, limiter, args.variant, lambda: base_url)
     server.limiter = limiter
