@@ -64,3 +64,38 @@ check-mutation:
 	@$(PYTHON) tests/mutation/mutants.py
 
 CHECK_SUITES += check-mutation
+
+# ---- issue 4: account phase, offline login, backoff, password change -------
+# These suites run the MP_TESTING build of the module (pam_medplum/module.mk)
+# so they can move its clock; state_tool writes/reads mp_state like
+# medplumctl does.
+PAM_STATE_TOOL := $(O)/tests/pam/state_tool
+
+$(PAM_STATE_TOOL): tests/pam/state_tool.c $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE_LIB) $(ALL_LDFLAGS) $(CORE_LIBS)
+
+PAM_ISSUE4_DEPS := $(PAM_MODULE) $(PAM_TEST_MODULE) $(PAM_STATE_TOOL)
+
+.PHONY: check-pam-account check-pam-offline check-pam-password
+check-pam-account: $(PAM_ISSUE4_DEPS)
+	MP_BUILD=$(abspath $(O)) $(PYTHON) tests/pam/test_pam_account.py
+
+check-pam-offline: $(PAM_ISSUE4_DEPS)
+	MP_BUILD=$(abspath $(O)) $(PYTHON) tests/pam/test_pam_offline.py
+
+check-pam-password: $(PAM_ISSUE4_DEPS)
+	MP_BUILD=$(abspath $(O)) $(PYTHON) tests/pam/test_pam_password.py
+
+CHECK_SUITES += check-pam-account
+
+# The test server's fidelity: replay of the recorded Medplum 5.0.10
+# exchanges, and the server's own self-test (faults, control port, certs).
+.PHONY: check-conformance check-server
+check-conformance:
+	@$(PYTHON) tests/conformance/test_conformance.py
+
+check-server:
+	@$(PYTHON) tests/server/test_server.py
+
+CHECK_SUITES += check-server check-conformance
