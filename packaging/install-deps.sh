@@ -17,7 +17,7 @@ BUILD_DEPS="build-essential dpkg-dev libpam0g-dev libcurl4-openssl-dev libcjson-
 libcmocka-dev pkg-config libcrypt-dev"
 TEST_DEPS="libpam-wrapper libpamtest0-dev libnss-wrapper pamtester openssh-server sshpass
 expect clang libclang-rt-14-dev valgrind cppcheck clang-format python3 openssl"
-PACKAGING_DEPS="debhelper lintian debootstrap rpm rpmlint devscripts fakeroot mandoc
+PACKAGING_DEPS="debhelper dh-nss lintian debootstrap rpm rpmlint devscripts fakeroot mandoc
 groff-base man-db"
 
 ALL_DEPS=$(echo $BUILD_DEPS $TEST_DEPS $PACKAGING_DEPS)

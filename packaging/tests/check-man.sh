@@ -7,9 +7,7 @@
 #    commented out with its default, in the shipped pam_medplum.conf; and
 #    neither of them names a key the table does not have;
 #  - every module argument pam_medplum accepts is in pam_medplum(8), every
-#    medplumctl command in medplumctl(8);
-#  - the nsswitch.conf editing of libnss-medplum's maintainer scripts: add,
-#    idempotence, exact restoration.
+#    medplumctl command in medplumctl(8).
 # Ends with "N passed, N failed"; exits non-zero on any failure.
 set -u
 
@@ -150,46 +148,6 @@ for c in status check-config test-login sync "cache list" "cache purge"; do
     esc=${c//-/\\\\-}
     check "medplumctl(8) documents '$c'" grep -q "^\\.B[IR]* \"\\?$esc" "$MANDIR/medplumctl.8"
 done
-
-# ---- nsswitch.conf editing by libnss-medplum's maintainer scripts -----------
-mkdir -p "$T/root/etc"
-nss_case() { # nss_case "original line" "expected after configure"
-    printf '%s\nhosts: files dns\n' "$1" > "$T/root/etc/nsswitch.conf"
-    cp "$T/root/etc/nsswitch.conf" "$T/orig"
-    DPKG_ROOT=$T/root sh packaging/debian/libnss-medplum.postinst configure "" >/dev/null 2>&1
-    got=$(head -1 "$T/root/etc/nsswitch.conf")
-    check "nsswitch: '$1' -> '$2'" test "$got" = "$2"
-    DPKG_ROOT=$T/root sh packaging/debian/libnss-medplum.postinst configure "" >/dev/null 2>&1
-    got=$(head -1 "$T/root/etc/nsswitch.conf")
-    check "nsswitch: '$1' configure twice adds nothing" test "$got" = "$2"
-    DPKG_ROOT=$T/root sh packaging/debian/libnss-medplum.postrm remove >/dev/null 2>&1
-    check "nsswitch: '$1' restored exactly on remove" cmp -s "$T/orig" "$T/root/etc/nsswitch.conf"
-}
-nss_case 'passwd:         files systemd' 'passwd:         files medplum systemd'
-nss_case 'group:          files systemd' 'group:          files medplum systemd'
-nss_case 'passwd: files' 'passwd: files medplum'
-nss_case 'passwd: compat' 'passwd: compat medplum'
-nss_case 'passwd: sss files' 'passwd: sss files medplum'
-nss_case 'group: ldap' 'group: ldap medplum'
-nss_case 'passwd: files [NOTFOUND=return] ldap' 'passwd: files [NOTFOUND=return] medplum ldap'
-nss_case 'shadow: files' 'shadow: files'
-nss_case 'passwdx: files' 'passwdx: files'
-nss_case '#passwd: files' '#passwd: files'
-nss_case 'group: files mymedplum medplumx' 'group: files medplum mymedplum medplumx'
-
-# An entry the admin added stays where it is on configure; a later upgrade
-# (configure with the old version) does not re-add a removed entry.
-printf 'passwd: medplum files\n' > "$T/root/etc/nsswitch.conf"
-DPKG_ROOT=$T/root sh packaging/debian/libnss-medplum.postinst configure "" >/dev/null 2>&1
-check "nsswitch: an existing 'medplum' is left where the admin put it" \
-    test "$(cat "$T/root/etc/nsswitch.conf")" = "passwd: medplum files"
-printf 'passwd: files\n' > "$T/root/etc/nsswitch.conf"
-DPKG_ROOT=$T/root sh packaging/debian/libnss-medplum.postinst configure 0.0.1 >/dev/null 2>&1
-check "nsswitch: upgrade does not re-add an entry the admin removed" \
-    test "$(cat "$T/root/etc/nsswitch.conf")" = "passwd: files"
-rm -f "$T/root/etc/nsswitch.conf"
-DPKG_ROOT=$T/root sh packaging/debian/libnss-medplum.postinst configure "" >/dev/null 2>&1
-check "nsswitch: a missing nsswitch.conf is not an error" test $? -eq 0
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
