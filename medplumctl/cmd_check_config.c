@@ -1,0 +1,10 @@
+#include "ctl.h"
+
+int cmd_check_config(struct ctl *c, int argc, char **argv)
+{
+    (void)c;
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "medplumctl: not implemented yet\n");
+    return CTL_FAIL;
+}
