@@ -50,7 +50,39 @@ check-nss-dlopen: $(NSS_MODULE) $(NSS_DLOPEN_TEST)
 check-cache-writer: $(CACHE_WRITER_TEST)
 	$(CACHE_WRITER_TEST)
 
-NSS_CHECK_SUITES := check-nss-linkage check-nss-wrapper check-nss-dlopen check-cache-writer
+# The same tests against a sanitizer build (its own tree, built by a
+# sub-make) and under valgrind.  The ASan runtime must come first in
+# LD_PRELOAD for uninstrumented programs (getent, id) loading the module.
+NSS_SAN_O ?= build-asan
+NSS_SAN_BINS = $(addprefix $(NSS_SAN_O)/,libnss_medplum.so.2 tests/nss/test_nss_dlopen \
+	tests/nss/test_cache_writer tests/nss/mkcache)
+NSS_LIBASAN = $(shell $(CC) -print-file-name=libasan.so)
+NSS_SAN_ENV := UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1
+NSS_VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite --show-leak-kinds=definite
+
+.PHONY: check-nss-asan check-nss-valgrind
+check-nss-asan:
+	@$(MAKE) --no-print-directory -s O=$(NSS_SAN_O) SANITIZE=address,undefined $(NSS_SAN_BINS)
+	@rc=0; \
+	$(NSS_SAN_ENV) NSS_MEDPLUM_MODULE=$(abspath $(NSS_SAN_O))/libnss_medplum.so.2 \
+		$(NSS_SAN_O)/tests/nss/test_nss_dlopen || rc=1; \
+	$(NSS_SAN_ENV) $(NSS_SAN_O)/tests/nss/test_cache_writer || rc=1; \
+	NSS_TEST_PRELOAD=$(NSS_LIBASAN) ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
+		tests/nss/nss_wrapper.sh $(NSS_SAN_O)/libnss_medplum.so.2 $(NSS_SAN_O)/tests/nss/mkcache \
+		|| rc=1; \
+	exit $$rc
+
+check-nss-valgrind: $(NSS_MODULE) $(NSS_TEST_BINS)
+	@rc=0; \
+	NSS_MEDPLUM_MODULE=$(abspath $(NSS_MODULE)) $(NSS_VALGRIND) $(NSS_DLOPEN_TEST) || rc=1; \
+	$(NSS_VALGRIND) $(CACHE_WRITER_TEST) || rc=1; \
+	NSS_TEST_WRAPPER="$(NSS_VALGRIND)" NSS_WRAPPER_DISABLE_DEEPBIND=1 \
+		tests/nss/nss_wrapper.sh $(NSS_MODULE) $(MKCACHE) || rc=1; \
+	exit $$rc
+
+NSS_CHECK_SUITES := check-nss-linkage check-nss-wrapper check-nss-dlopen check-cache-writer \
+	check-nss-asan check-nss-valgrind
 CHECK_SUITES += $(NSS_CHECK_SUITES)
 
 # Runs only this component's suites.

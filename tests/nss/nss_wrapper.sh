@@ -3,6 +3,9 @@
 # id, enumeration, id(1), misses, and a corrupt cache (UNAVAIL, logged).
 # No root and no /etc changes: nss_wrapper loads the module by path.
 #   usage: nss_wrapper.sh MODULE MKCACHE
+# Environment: NSS_TEST_PRELOAD is put before libnss_wrapper.so in
+# LD_PRELOAD (the ASan runtime for a sanitizer build of the module);
+# NSS_TEST_WRAPPER prefixes each command (valgrind).
 set -u
 module=$(readlink -f "$1")
 mkcache=$(readlink -f "$2")
@@ -35,9 +38,9 @@ SPEC
 : > "$T/passwd"
 : > "$T/group"
 run() {
-    LD_PRELOAD=libnss_wrapper.so NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
+    LD_PRELOAD="${NSS_TEST_PRELOAD:+$NSS_TEST_PRELOAD:}libnss_wrapper.so" NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
         NSS_WRAPPER_MODULE_SO_PATH="$module" NSS_WRAPPER_MODULE_FN_PREFIX=medplum \
-        NSS_MEDPLUM_CACHE_DIR="$cache" NSS_MEDPLUM_DEBUG=1 "$@"
+        NSS_MEDPLUM_CACHE_DIR="$cache" NSS_MEDPLUM_DEBUG=1 ${NSS_TEST_WRAPPER:-} "$@"
 }
 
 # expect NAME WANT_RC WANT_OUTPUT CMD...

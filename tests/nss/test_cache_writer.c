@@ -394,7 +394,19 @@ static void test_failed_write_fsize(void **state)
     mp_cache_data_free(&d);
 }
 
-static void test_failed_write_no_temp(void **state)
+/* chown -R for the cache directory's few entries */
+static void chown_cache(const char *dir, uid_t uid)
+{
+    const char *names[] = {"", "/accounts.db", "/.lock", "/private"};
+    char path[4096];
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s%s", dir, names[i]);
+        assert_int_equal(lchown(path, uid, uid), 0);
+    }
+}
+
+static void test_failed_write_readonly_dir(void **state)
 {
     struct ctx *c = *state;
     struct mp_cache_data d;
@@ -406,27 +418,29 @@ static void test_failed_write_no_temp(void **state)
     td_fixture(&d);
     assert_int_equal(write_data(c, &d), 0);
     before = td_read_raw(c->dir, &len);
-    /* In a child: no descriptor left for the temp file (EMFILE). */
+    free(d.users[0].gecos);
+    d.users[0].gecos = strdup("changed");
+    /* A directory the writer cannot create files in (root ignores modes,
+     * so as root the child becomes the directory's owner first). */
+    if (geteuid() == 0)
+        chown_cache(c->dir, 65534);
     pid = fork();
     if (pid == 0) {
-        struct rlimit lim;
-        int lock = mp_cache_lock(c->dir, &c->log.logger), dfd_probe;
-        int fds[4096], n = 0;
-        free(d.users[0].gecos);
-        d.users[0].gecos = strdup("changed");
-        getrlimit(RLIMIT_NOFILE, &lim);
-        lim.rlim_cur = 64;
-        setrlimit(RLIMIT_NOFILE, &lim);
-        /* leave exactly one free slot: the directory opens, the temp file not */
-        while (n < 4096 && (fds[n] = open("/dev/null", O_RDONLY)) >= 0)
-            n++;
-        close(fds[--n]);
-        dfd_probe = mp_cache_write(c->dir, &d, &c->log.logger);
-        _exit(dfd_probe != 0 && lock >= 0 && td_log_has(&c->log, "previous version kept") ? 0
-                                                                                          : 1);
+        int ok, lock;
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            td_child_exit(2);
+        lock = mp_cache_lock(c->dir, &c->log.logger);
+        chmod(c->dir, 0555);
+        ok = lock >= 0 && mp_cache_write(c->dir, &d, &c->log.logger) != 0 &&
+             td_log_has(&c->log, "cannot create temp file: Permission denied") &&
+             td_log_has(&c->log, "previous version kept");
+        chmod(c->dir, 0755);
+        td_child_exit(ok ? 0 : 1);
     }
     assert_true(pid > 0);
     assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (geteuid() == 0)
+        chown_cache(c->dir, 0);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     expect_kept(c, before, len);
@@ -455,8 +469,8 @@ static void test_atomic_replace(void **state)
     if (pid == 0) {
         for (int i = 0; i < 60; i++)
             if (write_data(c, i % 2 ? &small : &big) != 0)
-                _exit(1);
-        _exit(0);
+                td_child_exit(1);
+        td_child_exit(0);
     }
     assert_true(pid > 0);
     /* The reader never blocks and never sees a partial file. */
@@ -673,7 +687,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_insecure_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insecure_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_fsize, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failed_write_no_temp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_write_readonly_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_atomic_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_excludes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upsert_add_and_replace, setup, teardown),

@@ -809,7 +809,7 @@ static long run_threads(int lookers, int enumerators, int replacements, int fork
             char buf[1024];
             int err = 0;
             alarm(10); /* a deadlock in the child kills it */
-            _exit(nss.getpwnam_r("alice", &pw, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS &&
+            td_child_exit(nss.getpwnam_r("alice", &pw, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS &&
                           strcmp(pw.pw_name, "alice") == 0
                       ? 0
                       : 1);
@@ -859,7 +859,7 @@ static void test_fork_after_lookup(void **state)
         int ok = nss.getpwnam_r("alice", &pw, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS;
         write_version(2); /* the child sees a replacement too */
         ok = ok && nss.getpwnam_r("dave", &pw, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS;
-        _exit(ok ? 0 : 1);
+        td_child_exit(ok ? 0 : 1);
     }
     assert_true(pid > 0);
     assert_int_equal(waitpid(pid, &status, 0), pid);
