@@ -125,6 +125,14 @@ bool mp_error_text(const char *body, size_t len, char *out, size_t outlen)
     return found;
 }
 
+/* A double from the wire, as whole seconds, without overflowing the cast. */
+static long clamp_seconds(double v)
+{
+    if (!(v >= 0))
+        return -1;
+    return v > 86400.0 ? 86400 : (long)v;
+}
+
 static long from_extension(const cJSON *root)
 {
     const cJSON *ext = mp_json_array(root, "extension");
@@ -135,7 +143,7 @@ static long from_extension(const cJSON *root)
         const char *url = mp_json_string(e, "url");
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "valueUnsignedInt");
         if (url && strstr(url, "rate-limit-reset") && cJSON_IsNumber(v) && v->valuedouble >= 0)
-            return (long)v->valuedouble;
+            return clamp_seconds(v->valuedouble);
     }
     return -1;
 }
@@ -156,7 +164,7 @@ static long from_diagnostics(const cJSON *issue)
     if (!cJSON_IsNumber(ms))
         ms = cJSON_GetObjectItemCaseSensitive(d, "msBeforeNext");
     if (cJSON_IsNumber(ms) && ms->valuedouble >= 0)
-        secs = (long)((ms->valuedouble + 999) / 1000);
+        secs = clamp_seconds((ms->valuedouble + 999) / 1000);
     cJSON_Delete(d);
     return secs;
 }

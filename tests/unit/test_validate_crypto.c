@@ -157,6 +157,12 @@ static void retry_after_rules(void **state)
     assert_int_equal(mp_retry_after("nope", 4, "\"requests\";r=0;t=33"), 33);
     assert_int_equal(mp_retry_after("nope", 4, NULL), 60);
     assert_int_equal(mp_retry_after("nope", 4, "\"requests\";r=0;t=999999"), 3600);
+    /* found by fuzzing: a huge number must not overflow the conversion */
+    {
+        const char *huge = "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"diagnostics\":"
+                           "\"{\\\"_msBeforeNext\\\":288888888888888888888001}\"}]}";
+        assert_int_equal(mp_retry_after(huge, strlen(huge), NULL), 3600);
+    }
 }
 
 static void error_texts(void **state)
