@@ -39,17 +39,8 @@ trap cleanup EXIT INT TERM
 
 src=$scratch/pam-medplum-$version
 mkdir -p "$src"
-cd "$top"
-if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    # -z: names with any characters; deleted-but-tracked files are skipped.
-    git ls-files -z --cached --others --exclude-standard |
-        while IFS= read -r -d '' f; do
-            if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
-        done > "$scratch/files"
-    tar --null -T "$scratch/files" --no-recursion -cf - | tar -xf - -C "$src"
-else
-    tar --exclude='./build' --exclude='./build-*' -cf - . | tar -xf - -C "$src"
-fi
+"$top/packaging/list-source-files.sh" > "$scratch/files"
+(cd "$top" && tar --no-recursion --null -T "$scratch/files" -cf -) | tar -xf - -C "$src"
 rm -rf "$src/debian"
 cp -a "$top/packaging/debian" "$src/debian"
 

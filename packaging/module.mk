@@ -81,4 +81,4 @@ check-packaging:
 check-rpm:
 	@O=$(O) packaging/tests/check-rpm.sh
 
-CHECK_SUITES += check-man check-packaging
+CHECK_SUITES += check-man check-packaging check-rpm
