@@ -44,8 +44,10 @@ static int open_dir_checked(const char *dir, bool private_dir, const mp_logger *
         return -1;
     }
     if (private_dir && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        mp_log(log, LOG_ERR, "cache: refusing %s: accessible by group or others (mode %04o, "
-               "must be 0700)", dir, (unsigned)(st.st_mode & 07777));
+        mp_log(log, LOG_ERR,
+               "cache: refusing %s: accessible by group or others (mode %04o, "
+               "must be 0700)",
+               dir, (unsigned)(st.st_mode & 07777));
         close(fd);
         return -1;
     }
@@ -85,8 +87,7 @@ int mp_cache_prepare_dir(const char *cache_dir, const mp_logger *log)
     dfd = open_dir_checked(cache_dir, false, log);
     if (dfd < 0 || make_dir(dfd, MP_CACHE_PRIVATE, 0700, log) != 0)
         goto out;
-    if ((size_t)snprintf(path, sizeof(path), "%s/%s", cache_dir, MP_CACHE_PRIVATE) >=
-        sizeof(path))
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", cache_dir, MP_CACHE_PRIVATE) >= sizeof(path))
         goto out;
     pfd = open_dir_checked(path, true, log);
     if (pfd < 0)
@@ -121,8 +122,7 @@ int mp_cache_lock(const char *cache_dir, const mp_logger *log)
     for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; waited += 10) {
         if ((errno != EWOULDBLOCK && errno != EINTR) || waited >= MP_CACHE_LOCK_TIMEOUT_MS) {
             mp_log(log, LOG_ERR, "cache: cannot lock %s/%s: %s", cache_dir, MP_CACHE_LOCK,
-                   errno == EWOULDBLOCK ? "held by another writer for too long"
-                                        : strerror(errno));
+                   errno == EWOULDBLOCK ? "held by another writer for too long" : strerror(errno));
             goto out;
         }
         nanosleep(&pause, NULL);
@@ -189,8 +189,7 @@ static int verify_written(int fd, const uint8_t *img, size_t len, char *why, siz
         snprintf(why, whylen, "read back differs from what was written");
         goto out;
     }
-    if (mpc_view_init(&v, back, len, why, whylen) != 0 ||
-        mpc_view_check_all(&v, why, whylen) != 0)
+    if (mpc_view_init(&v, back, len, why, whylen) != 0 || mpc_view_check_all(&v, why, whylen) != 0)
         goto out;
     ret = 0;
 out:
@@ -211,8 +210,7 @@ static int create_temp(int dfd, char *name, size_t namelen, const mp_logger *log
         }
         snprintf(name, namelen, ".%s.%02x%02x%02x%02x%02x%02x%02x%02x", MP_CACHE_FILE, rnd[0],
                  rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-        fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-                    0644);
+        fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
         if (fd >= 0)
             return fd;
         if (errno != EEXIST) {

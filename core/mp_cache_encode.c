@@ -334,8 +334,8 @@ static int build_index(struct image *im, int which, uint32_t count)
 
 static struct section *image_section(struct image *im, int k)
 {
-    struct section *fixed[] = {&im->users, &im->groups,   &im->members,
-                               &im->resv,  &im->mship, &im->mship_grp};
+    struct section *fixed[] = {&im->users, &im->groups, &im->members,
+                               &im->resv,  &im->mship,  &im->mship_grp};
 
     return k < 6 ? fixed[k] : &im->idx[k - 6];
 }
@@ -345,9 +345,9 @@ static struct section *image_section(struct image *im, int k)
 static int assemble(struct image *im, int64_t generated_at, uint8_t **out, size_t *outlen)
 {
     static const unsigned hdr_at[IMAGE_SECTIONS] = {
-        MPC_H_USERS_OFF,     MPC_H_GROUPS_OFF, MPC_H_MEMBERS_OFF,    MPC_H_RESV_OFF,
-        MPC_H_MSHIP_OFF,     MPC_H_MSHIP_GRP_OFF, MPC_H_IDX_USER_NAME, MPC_H_IDX_UID,
-        MPC_H_IDX_GROUP_NAME, MPC_H_IDX_GID,   MPC_H_IDX_MSHIP_NAME};
+        MPC_H_USERS_OFF,      MPC_H_GROUPS_OFF,    MPC_H_MEMBERS_OFF,   MPC_H_RESV_OFF,
+        MPC_H_MSHIP_OFF,      MPC_H_MSHIP_GRP_OFF, MPC_H_IDX_USER_NAME, MPC_H_IDX_UID,
+        MPC_H_IDX_GROUP_NAME, MPC_H_IDX_GID,       MPC_H_IDX_MSHIP_NAME};
     size_t total = MPC_HEADER_SIZE;
     uint8_t *img;
 
@@ -458,8 +458,7 @@ static int key_id_cmp(const void *a, const void *b)
 }
 
 /* Sorts keys and logs each key that occurs more than once. */
-static int report_dups(struct key *k, size_t n, bool by_str, const char *what,
-                       const mp_logger *log)
+static int report_dups(struct key *k, size_t n, bool by_str, const char *what, const mp_logger *log)
 {
     int problems = 0;
 
@@ -492,8 +491,10 @@ static int check_user(const struct mp_cache_user *u, size_t i, const mp_logger *
     if (!field_ok(u->gecos, true) || !field_ok(u->home, true) || !field_ok(u->shell, true) ||
         !field_ok(u->email, false) || !field_ok(u->profile, false) ||
         !field_ok(u->membership_id, false)) {
-        mp_log(log, LOG_ERR, "cache: user %s: a field contains ':' or control characters "
-               "or is too long", u->name);
+        mp_log(log, LOG_ERR,
+               "cache: user %s: a field contains ':' or control characters "
+               "or is too long",
+               u->name);
         problems++;
     }
     return problems;
@@ -542,8 +543,8 @@ static int check_user_reservation(const struct mp_cache_user *u, const struct ke
         return 0;
     r = bsearch(&want, by_uid, n, sizeof(*r), key_id_cmp);
     if (r != NULL && strcmp(r->s, u->profile) != 0) {
-        mp_log(log, LOG_ERR, "cache: user %s: uid %u is reserved for %s", u->name,
-               (unsigned)u->uid, r->s);
+        mp_log(log, LOG_ERR, "cache: user %s: uid %u is reserved for %s", u->name, (unsigned)u->uid,
+               r->s);
         problems++;
     }
     r = bsearch(&want, by_profile, n, sizeof(*r), key_str_cmp);
@@ -622,8 +623,8 @@ static int check_unique_groups(const struct mp_cache_data *d, const mp_logger *l
     if (names != NULL && ids != NULL) {
         for (size_t i = 0; i < n; i++)
             names[i] = ids[i] = (struct key){d->groups[i].name, d->groups[i].gid};
-        problems = report_dups(names, n, true, "group name", log) +
-                   report_dups(ids, n, false, "gid", log);
+        problems =
+            report_dups(names, n, true, "group name", log) + report_dups(ids, n, false, "gid", log);
     }
     free(names);
     free(ids);

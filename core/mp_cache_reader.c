@@ -68,9 +68,9 @@ uint32_t mpc_crc32(const void *buf, size_t len)
     while (len >= 8) {
         uint32_t lo = rd32(p) ^ c, hi = rd32(p + 4);
         c = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
-            crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
-            crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
-            crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+            crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xff] ^
+            crc_table[2][(hi >> 8) & 0xff] ^ crc_table[1][(hi >> 16) & 0xff] ^
+            crc_table[0][hi >> 24];
         p += 8;
         len -= 8;
     }
@@ -309,8 +309,7 @@ static int match_user_name(const struct mpc_view *v, uint32_t rec, const void *k
 
 static int match_uid(const struct mpc_view *v, uint32_t rec, const void *key)
 {
-    return rd32(user_rec(v, rec) + MPC_U_UID) == *(const uint32_t *)key ? MPC_FOUND
-                                                                          : MPC_NOTFOUND;
+    return rd32(user_rec(v, rec) + MPC_U_UID) == *(const uint32_t *)key ? MPC_FOUND : MPC_NOTFOUND;
 }
 
 static int match_group_name(const struct mpc_view *v, uint32_t rec, const void *key)
@@ -320,8 +319,7 @@ static int match_group_name(const struct mpc_view *v, uint32_t rec, const void *
 
 static int match_gid(const struct mpc_view *v, uint32_t rec, const void *key)
 {
-    return rd32(group_rec(v, rec) + MPC_G_GID) == *(const uint32_t *)key ? MPC_FOUND
-                                                                           : MPC_NOTFOUND;
+    return rd32(group_rec(v, rec) + MPC_G_GID) == *(const uint32_t *)key ? MPC_FOUND : MPC_NOTFOUND;
 }
 
 static int match_mship_name(const struct mpc_view *v, uint32_t rec, const void *key)
@@ -332,8 +330,8 @@ static int match_mship_name(const struct mpc_view *v, uint32_t rec, const void *
 int mpc_user_by_name(const struct mpc_view *v, const char *name, struct mpc_user *u)
 {
     uint32_t rec;
-    int r = idx_find(v, MPC_IDX_USER_NAME, mpc_hash_str(name), v->nusers, match_user_name, name,
-                     &rec);
+    int r =
+        idx_find(v, MPC_IDX_USER_NAME, mpc_hash_str(name), v->nusers, match_user_name, name, &rec);
 
     return r == MPC_FOUND ? mpc_user_at(v, rec, u) : r;
 }
@@ -349,8 +347,8 @@ int mpc_user_by_uid(const struct mpc_view *v, uint32_t uid, struct mpc_user *u)
 int mpc_group_by_name(const struct mpc_view *v, const char *name, struct mpc_group *g)
 {
     uint32_t rec;
-    int r = idx_find(v, MPC_IDX_GROUP_NAME, mpc_hash_str(name), v->ngroups, match_group_name,
-                     name, &rec);
+    int r = idx_find(v, MPC_IDX_GROUP_NAME, mpc_hash_str(name), v->ngroups, match_group_name, name,
+                     &rec);
 
     return r == MPC_FOUND ? mpc_group_at(v, rec, g) : r;
 }
@@ -548,8 +546,7 @@ static void remember_identity(struct mpc_file *f, const struct stat *st)
     f->mode = st->st_mode;
 }
 
-int mpc_file_open(const char *dir, struct mpc_file *f, struct mpc_view *v, char *why,
-                  size_t whylen)
+int mpc_file_open(const char *dir, struct mpc_file *f, struct mpc_view *v, char *why, size_t whylen)
 {
     int ret, fd = -1;
     struct stat st;
@@ -597,6 +594,5 @@ bool mpc_file_unchanged(const struct mpc_file *f, const struct stat *st)
     return f->addr != NULL && st->st_dev == f->dev && st->st_ino == f->ino &&
            st->st_size == f->size && st->st_mtim.tv_sec == f->mtim.tv_sec &&
            st->st_mtim.tv_nsec == f->mtim.tv_nsec && st->st_ctim.tv_sec == f->ctim.tv_sec &&
-           st->st_ctim.tv_nsec == f->ctim.tv_nsec && st->st_uid == f->uid &&
-           st->st_mode == f->mode;
+           st->st_ctim.tv_nsec == f->ctim.tv_nsec && st->st_uid == f->uid && st->st_mode == f->mode;
 }

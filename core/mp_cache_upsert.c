@@ -29,8 +29,10 @@ static int check_conflicts(const struct mp_cache_data *d, const struct mp_cache_
         if (same_str(o->profile, u->profile))
             continue;
         if (same_str(o->name, u->name) || o->uid == u->uid) {
-            mp_log(log, LOG_ERR, "cache: refusing %s (uid %u) for %s: %s already belongs to "
-                   "%s", u->name, (unsigned)u->uid, u->profile,
+            mp_log(log, LOG_ERR,
+                   "cache: refusing %s (uid %u) for %s: %s already belongs to "
+                   "%s",
+                   u->name, (unsigned)u->uid, u->profile,
                    same_str(o->name, u->name) ? "the name" : "the uid",
                    o->profile != NULL ? o->profile : "another entry");
             return -1;
@@ -68,8 +70,7 @@ static int copy_user(struct mp_cache_user *dst, const struct mp_cache_user *src)
 
 static void free_user_fields(struct mp_cache_user *u)
 {
-    char *fields[] = {u->name,  u->gecos,   u->home,         u->shell,
-                      u->email, u->profile, u->membership_id};
+    char *fields[] = {u->name, u->gecos, u->home, u->shell, u->email, u->profile, u->membership_id};
 
     for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
         free(fields[k]);

@@ -23,8 +23,8 @@ INSTALL_TARGETS += install-nss
 NSS_TEST_O := $(O)/tests/nss
 MKCACHE := $(NSS_TEST_O)/mkcache
 
-$(MKCACHE): $(NSS_TEST_O)/mkcache.o $(CORE_LIB)
-	$(CC) -o $@ $< $(CORE_LIB) $(ALL_LDFLAGS) $(CFLAGS) $(CORE_LIBS)
+$(MKCACHE): $(NSS_TEST_O)/mkcache.o $(NSS_TEST_O)/testlib.o $(CORE_LIB)
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(CFLAGS) $(CORE_LIBS)
 
 NSS_TESTLIB := $(NSS_TEST_O)/testlib.o
 NSS_DLOPEN_TEST := $(NSS_TEST_O)/test_nss_dlopen
@@ -80,6 +80,17 @@ check-nss-valgrind: $(NSS_MODULE) $(NSS_TEST_BINS)
 	NSS_TEST_WRAPPER="$(NSS_VALGRIND)" NSS_WRAPPER_DISABLE_DEEPBIND=1 \
 		tests/nss/nss_wrapper.sh $(NSS_MODULE) $(MKCACHE) || rc=1; \
 	exit $$rc
+
+# make bench: lookups per second against glibc's files backend (not part of
+# check; root gives the files comparison, see tests/nss/bench_nss.c).
+NSS_BENCH := $(NSS_TEST_O)/bench_nss
+$(NSS_BENCH): $(NSS_TEST_O)/bench_nss.o $(NSS_TESTLIB) $(CORE_LIB)
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(CFLAGS) $(CORE_LIBS) -ldl
+
+.PHONY: bench-nss
+bench: bench-nss
+bench-nss: $(NSS_MODULE) $(NSS_BENCH)
+	NSS_MEDPLUM_MODULE=$(abspath $(NSS_MODULE)) $(NSS_BENCH)
 
 NSS_CHECK_SUITES := check-nss-linkage check-nss-wrapper check-nss-dlopen check-cache-writer \
 	check-nss-asan check-nss-valgrind

@@ -182,8 +182,7 @@ static int add_gid(gid_t gid, long *start, long *size, gid_t **groupsp, long lim
 
 NSS_EXPORT enum nss_status _nss_medplum_initgroups_dyn(const char *user, gid_t group,
                                                        long int *start, long int *size,
-                                                       gid_t **groupsp, long int limit,
-                                                       int *errnop)
+                                                       gid_t **groupsp, long int limit, int *errnop)
 {
     enum nss_status status = NSS_STATUS_UNAVAIL;
     struct nss_map *m = NULL;

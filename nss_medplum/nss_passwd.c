@@ -22,8 +22,8 @@ static enum nss_status fill_passwd(const struct mpc_user *u, struct passwd *pw, 
 {
     const char *gecos = u->gecos ? u->gecos : "", *home = u->home ? u->home : "";
     const char *shell = u->shell ? u->shell : "";
-    size_t need = strlen(u->name) + 1 + 2 + strlen(gecos) + 1 + strlen(home) + 1 +
-                  strlen(shell) + 1;
+    size_t need =
+        strlen(u->name) + 1 + 2 + strlen(gecos) + 1 + strlen(home) + 1 + strlen(shell) + 1;
     size_t used = 0;
 
     if (buf == NULL || need > buflen) {

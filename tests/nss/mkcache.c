@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "mp_cache.h"
+#include "testlib.h"
 
 static const mp_logger logger = {mp_log_stderr_emit, "mkcache", false};
 
@@ -181,45 +182,6 @@ static int write_locked(const char *dir, const struct mp_cache_data *d)
     return ret;
 }
 
-static int generate(struct mp_cache_data *d, unsigned long n, FILE *pw, FILE *gr)
-{
-    char buf[128];
-
-    d->generated_at = (int64_t)time(NULL);
-    d->users = calloc(n ? n : 1, sizeof(*d->users));
-    d->groups = calloc(n + 1, sizeof(*d->groups));
-    d->reservations = calloc(n ? n : 1, sizeof(*d->reservations));
-    d->groups[0].name = strdup("staff");
-    d->groups[0].gid = 99000;
-    d->groups[0].members = calloc(n / 10 + 1, sizeof(char *));
-    d->ngroups = 1;
-    for (unsigned long i = 0; i < n; i++) {
-        struct mp_cache_user *u = &d->users[d->nusers++];
-        snprintf(buf, sizeof(buf), "u%06lu", i);
-        u->name = strdup(buf);
-        u->uid = u->gid = (uint32_t)(100000 + i);
-        snprintf(buf, sizeof(buf), "User %lu", i);
-        u->gecos = strdup(buf);
-        snprintf(buf, sizeof(buf), "/home/u%06lu", i);
-        u->home = strdup(buf);
-        u->shell = strdup("/bin/bash");
-        snprintf(buf, sizeof(buf), "u%06lu@example.org", i);
-        u->email = strdup(buf);
-        snprintf(buf, sizeof(buf), "Practitioner/00000000-0000-4000-8000-%012lu", i);
-        u->profile = strdup(buf);
-        d->reservations[d->nreservations++] = (struct mp_cache_reservation){strdup(buf), u->uid};
-        d->groups[d->ngroups++] = (struct mp_cache_group){strdup(u->name), u->gid, NULL, 0};
-        if (i % 10 == 0)
-            d->groups[0].members[d->groups[0].nmembers++] = strdup(u->name);
-        if (pw != NULL)
-            fprintf(pw, "%s:x:%u:%u:%s:%s:%s\n", u->name, (unsigned)u->uid, (unsigned)u->gid,
-                    u->gecos, u->home, u->shell);
-        if (gr != NULL)
-            fprintf(gr, "%s:x:%u:\n", u->name, (unsigned)u->gid);
-    }
-    return 0;
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: mkcache DIR [SPEC|-]\n"
@@ -241,7 +203,7 @@ static int main_generate(int argc, char **argv)
         perror("mkcache");
         return 2;
     }
-    generate(&d, strtoul(argv[2], NULL, 10), pw, gr);
+    td_generate(&d, strtoul(argv[2], NULL, 10), pw, gr);
     ret = write_locked(argv[3], &d) == 0 ? 0 : 1;
     if (pw != NULL)
         fclose(pw);

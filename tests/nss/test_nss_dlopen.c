@@ -552,9 +552,9 @@ static void expect_patch_unavail(size_t at, uint32_t value)
 
 static void test_huge_counts(void **state)
 {
-    static const unsigned counts[] = {MPC_H_USERS_OFF,   MPC_H_GROUPS_OFF, MPC_H_MEMBERS_OFF,
-                                      MPC_H_RESV_OFF,    MPC_H_MSHIP_OFF,  MPC_H_MSHIP_GRP_OFF,
-                                      MPC_H_IDX_USER_NAME, MPC_H_IDX_UID,  MPC_H_IDX_GID};
+    static const unsigned counts[] = {MPC_H_USERS_OFF,     MPC_H_GROUPS_OFF, MPC_H_MEMBERS_OFF,
+                                      MPC_H_RESV_OFF,      MPC_H_MSHIP_OFF,  MPC_H_MSHIP_GRP_OFF,
+                                      MPC_H_IDX_USER_NAME, MPC_H_IDX_UID,    MPC_H_IDX_GID};
 
     (void)state;
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
@@ -586,7 +586,8 @@ static void test_missing_terminator(void **state)
 {
     size_t len;
     uint8_t *img = fixture_image(&len);
-    uint32_t st_off = td_get32(img + MPC_H_STRTAB_OFF), st_len = td_get32(img + MPC_H_STRTAB_OFF + 4);
+    uint32_t st_off = td_get32(img + MPC_H_STRTAB_OFF),
+             st_len = td_get32(img + MPC_H_STRTAB_OFF + 4);
 
     (void)state;
     img[st_off + st_len - 1] = 'x'; /* last string loses its NUL */
@@ -627,8 +628,8 @@ static void test_bad_record_fields(void **state)
 
     (void)state;
     free(img);
-    expect_patch_unavail(users + MPC_U_GECOS, st_len);           /* string past the table */
-    expect_patch_unavail(users + MPC_U_NAME, MPC_NOSTR);          /* a user without a name */
+    expect_patch_unavail(users + MPC_U_GECOS, st_len);   /* string past the table */
+    expect_patch_unavail(users + MPC_U_NAME, MPC_NOSTR); /* a user without a name */
     expect_patch_unavail_in(groups + 2 * MPC_GROUP_SIZE + MPC_G_COUNT, 0x7fffffffu, 1);
     expect_patch_unavail_in(groups + 2 * MPC_GROUP_SIZE + MPC_G_FIRST, 0xfffffffeu, 1);
     expect_patch_unavail_in(groups + 2 * MPC_GROUP_SIZE + MPC_G_NAME, st_len + 100, 1);
@@ -673,8 +674,7 @@ static void test_insecure_cache(void **state)
         uint8_t *img = td_read_raw(cache_dir, &len);
         chmod(cache_dir, 0775);
         td_write_raw(cache_dir, img, len);
-        assert_int_equal(nss.getpwnam_r("alice", &pw, buf, sizeof(buf), &err),
-                         NSS_STATUS_UNAVAIL);
+        assert_int_equal(nss.getpwnam_r("alice", &pw, buf, sizeof(buf), &err), NSS_STATUS_UNAVAIL);
         free(img);
     }
     chmod(cache_dir, 0755);
@@ -809,10 +809,11 @@ static long run_threads(int lookers, int enumerators, int replacements, int fork
             char buf[1024];
             int err = 0;
             alarm(10); /* a deadlock in the child kills it */
-            td_child_exit(nss.getpwnam_r("alice", &pw, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS &&
-                          strcmp(pw.pw_name, "alice") == 0
-                      ? 0
-                      : 1);
+            td_child_exit(nss.getpwnam_r("alice", &pw, buf, sizeof(buf), &err) ==
+                                      NSS_STATUS_SUCCESS &&
+                                  strcmp(pw.pw_name, "alice") == 0
+                              ? 0
+                              : 1);
         }
         assert_true(pid > 0);
         assert_int_equal(waitpid(pid, &status, 0), pid);

@@ -95,6 +95,46 @@ void td_fixture(struct mp_cache_data *d)
         td_resv(d, d->users[i].profile, d->users[i].uid);
 }
 
+void td_generate(struct mp_cache_data *d, unsigned long n, FILE *pw, FILE *gr)
+{
+    char buf[128];
+    struct mp_cache_group *staff;
+
+    memset(d, 0, sizeof(*d));
+    d->generated_at = 1700000000;
+    d->users = xrealloc(NULL, (n + 1) * sizeof(*d->users));
+    d->groups = xrealloc(NULL, (n + 1) * sizeof(*d->groups));
+    d->reservations = xrealloc(NULL, (n + 1) * sizeof(*d->reservations));
+    staff = &d->groups[d->ngroups++];
+    *staff = (struct mp_cache_group){xstrdup("staff"), 99000,
+                                     xrealloc(NULL, (n / 10 + 1) * sizeof(char *)), 0};
+    for (unsigned long i = 0; i < n; i++) {
+        struct mp_cache_user *u = &d->users[d->nusers++];
+        memset(u, 0, sizeof(*u));
+        snprintf(buf, sizeof(buf), "u%06lu", i);
+        u->name = xstrdup(buf);
+        u->uid = u->gid = (uint32_t)(100000 + i);
+        snprintf(buf, sizeof(buf), "User %lu", i);
+        u->gecos = xstrdup(buf);
+        snprintf(buf, sizeof(buf), "/home/u%06lu", i);
+        u->home = xstrdup(buf);
+        u->shell = xstrdup("/bin/bash");
+        snprintf(buf, sizeof(buf), "u%06lu@example.org", i);
+        u->email = xstrdup(buf);
+        snprintf(buf, sizeof(buf), "Practitioner/00000000-0000-4000-8000-%012lu", i);
+        u->profile = xstrdup(buf);
+        d->reservations[d->nreservations++] = (struct mp_cache_reservation){xstrdup(buf), u->uid};
+        d->groups[d->ngroups++] = (struct mp_cache_group){xstrdup(u->name), u->gid, NULL, 0};
+        if (i % 10 == 0)
+            staff->members[staff->nmembers++] = xstrdup(u->name);
+        if (pw != NULL)
+            fprintf(pw, "%s:x:%u:%u:%s:%s:%s\n", u->name, (unsigned)u->uid, (unsigned)u->gid,
+                    u->gecos, u->home, u->shell);
+        if (gr != NULL)
+            fprintf(gr, "%s:x:%u:\n", u->name, (unsigned)u->gid);
+    }
+}
+
 static void stderr_emit(void *ctx, int prio, const char *msg)
 {
     (void)ctx;

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "mp_cache.h"
 
@@ -19,6 +20,11 @@ void td_resv(struct mp_cache_data *d, const char *profile, uint32_t uid);
 /* Standard fixture: alice 5001, bob 5002, carol 5003 (gid 6000), groups
  * alice, bob, medstaff (6000: alice,bob,carol), medadmin (6001: alice). */
 void td_fixture(struct mp_cache_data *d);
+
+/* n synthetic users u000000.. (uid = gid = 100000 + i, private groups,
+ * reservations, group "staff" 99000 with every tenth user); when pw/gr are
+ * given, the same entries in /etc/passwd and /etc/group format. */
+void td_generate(struct mp_cache_data *d, unsigned long n, FILE *pw, FILE *gr);
 
 /* prepare_dir + lock + write; aborts the test program on failure. */
 void td_write(const char *dir, const struct mp_cache_data *d);
