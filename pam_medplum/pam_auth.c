@@ -7,11 +7,18 @@
 #include <security/pam_ext.h>
 
 #include "mp_account.h"
+#include "mp_backoff.h"
 #include "mp_config.h"
 #include "mp_http.h"
+#include "mp_idmap.h"
 #include "mp_login.h"
+#include "mp_secret.h"
+#include "mp_state.h"
 #include "mp_validate.h"
+#include "mp_verifier.h"
+#include "pam_clock.h"
 #include "pam_glue.h"
+#include "pam_offline.h"
 
 /* Everything one authentication needs, released in one place. */
 struct auth_ctx {
@@ -27,17 +34,10 @@ struct auth_ctx {
 
 static int load_config(struct auth_ctx *a)
 {
-    if (mp_config_init(&a->cfg) != 0)
-        return PAM_BUF_ERR;
-    a->cfg_loaded = true;
-    if (mp_config_load(&a->cfg, a->args->config, &a->log) != 0) {
-        pam_syslog(a->pamh, LOG_ERR, "configuration %s is unusable; denying Medplum logins",
-                   a->args->config);
-        pam_glue_tell(a->pamh, a->flags, true,
-                      "Medplum login is not configured correctly; contact your administrator.");
-        return PAM_AUTHINFO_UNAVAIL;
-    }
-    return PAM_SUCCESS;
+    int rc = pam_glue_load_config(a->pamh, a->flags, a->args->config, &a->cfg, &a->log);
+
+    a->cfg_loaded = true; /* mp_config_free is safe on a partly initialised cfg */
+    return rc;
 }
 
 /* PAM_SUCCESS when the user is ours; PAM_USER_UNKNOWN lets the stack fall
@@ -85,11 +85,23 @@ static int check_password_locally(struct auth_ctx *a, const char *password)
     return PAM_SUCCESS;
 }
 
-/* Maps the taxonomy to PAM, logs the one decision line, tells the user. */
-static int report(struct auth_ctx *a, const struct mp_login_result *r)
+static void tell_unavailable(struct auth_ctx *a, const char *reason, long retry_after)
 {
     char msg[256];
 
+    pam_syslog(a->pamh, LOG_ERR, "user %s: cannot authenticate: %s", a->user, reason);
+    if (retry_after > 0) {
+        snprintf(msg, sizeof(msg), "Too many logins from this workstation; Medplum asks to "
+                 "wait %ld seconds before trying again.", retry_after);
+        pam_glue_tell(a->pamh, a->flags, true, msg);
+    } else {
+        pam_glue_tell(a->pamh, a->flags, true, MP_MSG_UNAVAILABLE);
+    }
+}
+
+/* Maps the taxonomy to PAM, logs the one decision line, tells the user. */
+static int report(struct auth_ctx *a, const struct mp_login_result *r)
+{
     switch (r->status) {
     case MP_OK:
         pam_syslog(a->pamh, LOG_NOTICE, "user %s: accepted as %s (%s)%s", a->user,
@@ -100,14 +112,7 @@ static int report(struct auth_ctx *a, const struct mp_login_result *r)
         pam_glue_tell(a->pamh, a->flags, true, r->user_message[0] ? r->user_message : MP_MSG_DENIED);
         return PAM_AUTH_ERR;
     case MP_UNAVAILABLE:
-        pam_syslog(a->pamh, LOG_ERR, "user %s: cannot authenticate: %s", a->user, r->reason);
-        if (r->retry_after > 0) {
-            snprintf(msg, sizeof(msg), "Too many logins from this workstation; Medplum asks to "
-                     "wait %ld seconds before trying again.", r->retry_after);
-            pam_glue_tell(a->pamh, a->flags, true, msg);
-        } else {
-            pam_glue_tell(a->pamh, a->flags, true, MP_MSG_UNAVAILABLE);
-        }
+        tell_unavailable(a, r->reason, r->retry_after);
         return PAM_AUTHINFO_UNAVAIL;
     case MP_ERROR:
         break;
@@ -119,7 +124,63 @@ static int report(struct auth_ctx *a, const struct mp_login_result *r)
     return PAM_AUTHINFO_UNAVAIL;
 }
 
-static int run_login(struct auth_ctx *a, const char *password)
+/* Medplum said yes: what the workstation keeps for offline logins and the
+ * account phase (never the password or a token). */
+static void remember_login(struct auth_ctx *a, const char *password,
+                           const struct mp_login_result *r, int64_t now)
+{
+    /* offline_ttl = 0: no verifier is kept at all, not even unused. */
+    char *verifier = a->cfg.offline_ttl > 0 ? mp_verifier_make(password, &a->log) : NULL;
+
+    mp_backoff_success(&a->cfg, &a->log);
+    if (mp_state_record_login(a->cfg.cache_dir, a->user, r->profile, verifier, r->mfa_used, now,
+                              &a->log) != 0)
+        pam_syslog(a->pamh, LOG_WARNING, "user %s: cannot store the login state; offline "
+                   "login and key-based access will need the network", a->user);
+    mp_secret_free(verifier);
+    /* So the name resolves (NSS) before the next sync; never fails a login. */
+    if (mp_idmap_record_login(&a->cfg, a->user, a->account.email, r->profile,
+                              r->profile_display, &a->log) != 0)
+        pam_syslog(a->pamh, LOG_WARNING, "user %s: cannot record the account in the cache",
+                   a->user);
+}
+
+/*
+ * The one place where the taxonomy meets offline login: an explicit "no"
+ * deletes the verifier, only "could not ask" may fall back to it (and starts
+ * the backoff), anything else just denies.
+ */
+static void after_login(struct auth_ctx *a, const char *password,
+                        const struct mp_login_result *r, int64_t now)
+{
+    switch (r->status) {
+    case MP_OK:
+        remember_login(a, password, r, now);
+        break;
+    case MP_DENIED:
+        if (mp_state_forget_verifier(a->cfg.cache_dir, a->user, &a->log) != 0)
+            pam_syslog(a->pamh, LOG_ERR, "user %s: cannot delete the offline verifier", a->user);
+        break;
+    case MP_UNAVAILABLE:
+        mp_backoff_failure(&a->cfg, now, r->retry_after, r->reason, &a->log);
+        break;
+    case MP_ERROR:
+        break;
+    }
+}
+
+static int offline_or_unavailable(struct auth_ctx *a, const char *password, int64_t now,
+                                  const char *why, long retry_after)
+{
+    int ret = pam_medplum_offline(a->pamh, a->flags, &a->cfg, &a->log, a->user, password, now,
+                                  why);
+
+    if (ret == PAM_AUTHINFO_UNAVAIL)
+        tell_unavailable(a, why, retry_after);
+    return ret;
+}
+
+static int online_login(struct auth_ctx *a, const char *password, int64_t now)
 {
     struct pam_glue glue = {a->pamh, a->flags};
     struct mp_conv conv = pam_glue_conv(&glue);
@@ -139,11 +200,33 @@ static int run_login(struct auth_ctx *a, const char *password)
     params.password = password;
     params.expected_profile = a->account.profile[0] ? a->account.profile : NULL;
     mp_login_run(&a->cfg, &transport, &conv, &a->log, &params, &result);
-    ret = report(a, &result);
-    if (ret == PAM_SUCCESS && pam_glue_mark_authenticated(a->pamh, a->user) != PAM_SUCCESS)
-        ret = PAM_BUF_ERR;
+    after_login(a, password, &result, now);
+    if (mp_status_allows_offline(result.status))
+        ret = offline_or_unavailable(a, password, now, result.reason, result.retry_after);
+    else
+        ret = report(a, &result);
     mp_login_result_clear(&result);
     mp_http_close(http);
+    return ret;
+}
+
+static int run_login(struct auth_ctx *a, const char *password)
+{
+    int64_t now = pam_medplum_now();
+    char why[128];
+    long remaining;
+    int ret;
+
+    /* During an outage only the first login pays for the timeout. */
+    if (mp_backoff_active(&a->cfg, now, &remaining, &a->log)) {
+        snprintf(why, sizeof(why), "Medplum unreachable recently, network skipped for %ld s",
+                 remaining);
+        ret = offline_or_unavailable(a, password, now, why, 0);
+    } else {
+        ret = online_login(a, password, now);
+    }
+    if (ret == PAM_SUCCESS && pam_glue_mark_authenticated(a->pamh, a->user) != PAM_SUCCESS)
+        ret = PAM_BUF_ERR;
     return ret;
 }
 

@@ -117,3 +117,17 @@ int pam_glue_get_password(pam_handle_t *pamh, bool use_first_pass, bool try_firs
     *password = item;
     return PAM_SUCCESS;
 }
+
+int pam_glue_load_config(pam_handle_t *pamh, int flags, const char *path,
+                         struct mp_config *cfg, const mp_logger *log)
+{
+    if (mp_config_init(cfg) != 0)
+        return PAM_BUF_ERR;
+    if (mp_config_load(cfg, path, log) != 0) {
+        pam_syslog(pamh, LOG_ERR, "configuration %s is unusable; denying Medplum logins", path);
+        pam_glue_tell(pamh, flags, true,
+                      "Medplum login is not configured correctly; contact your administrator.");
+        return PAM_AUTHINFO_UNAVAIL;
+    }
+    return PAM_SUCCESS;
+}

@@ -10,6 +10,7 @@
 
 #include <security/pam_modules.h>
 
+#include "mp_config.h"
 #include "mp_log.h"
 #include "mp_login.h"
 
@@ -33,5 +34,13 @@ bool pam_glue_authenticated(pam_handle_t *pamh, const char *user);
  * PAM-owned memory: do not free it. */
 int pam_glue_get_password(pam_handle_t *pamh, bool use_first_pass, bool try_first_pass,
                           const char **password);
+
+/*
+ * mp_config_init + mp_config_load of path.  On failure (PAM_AUTHINFO_UNAVAIL
+ * or PAM_BUF_ERR) the problem is logged and the user told that the module
+ * is misconfigured.  cfg must be released with mp_config_free in any case.
+ */
+int pam_glue_load_config(pam_handle_t *pamh, int flags, const char *path,
+                         struct mp_config *cfg, const mp_logger *log);
 
 #endif

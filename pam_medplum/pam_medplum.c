@@ -4,6 +4,7 @@
  */
 #include <security/pam_modules.h>
 
+#include "pam_acct.h"
 #include "pam_args.h"
 #include "pam_auth.h"
 #include "pam_glue.h"
@@ -33,14 +34,10 @@ PAM_MEDPLUM_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, c
 
 PAM_MEDPLUM_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-    const char *user = NULL;
+    struct pam_medplum_args args;
 
-    (void)flags;
-    (void)argc;
-    (void)argv;
-    if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || user == NULL)
-        return PAM_IGNORE;
-    return pam_glue_authenticated(pamh, user) ? PAM_SUCCESS : PAM_IGNORE;
+    pam_medplum_parse_args(pamh, argc, argv, &args);
+    return pam_medplum_acct_mgmt(pamh, flags, &args);
 }
 
 PAM_MEDPLUM_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv)
