@@ -144,9 +144,17 @@ for a in $args; do
         grep -q "^\\.B[IR]* \"\\?${a%=}" "$MANDIR/pam_medplum.8"
 done
 
-for c in status check-config test-login sync "cache list" "cache purge"; do
+# medplumctl: the commands of its table, "cache list|purge", and every long
+# option that appears in a usage text (fprintf lines of medplumctl/*.c).
+cmds=$(grep -o '^    {"[a-z-]*", "' medplumctl/medplumctl.c 2>/dev/null | sed 's/.*{"\([a-z-]*\)".*/\1/')
+check "medplumctl commands found in medplumctl/medplumctl.c" test -n "$cmds"
+for c in $cmds "cache list" "cache purge"; do
     esc=${c//-/\\\\-}
-    check "medplumctl(8) documents '$c'" grep -q "^\\.B[IR]* \"\\?$esc" "$MANDIR/medplumctl.8"
+    check "medplumctl(8) documents command '$c'" grep -q "^\\.B[IR]* \"\\?$esc" "$MANDIR/medplumctl.8"
+done
+opts=$(grep -h -A12 'usage(FILE' medplumctl/*.c 2>/dev/null | grep -o -- '--[a-z][a-z-]*' | sort -u)
+for o in $opts; do
+    check "medplumctl(8) documents option $o" grep -qF -- "${o//-/\\-}" "$MANDIR/medplumctl.8"
 done
 
 echo "$pass passed, $fail failed"
