@@ -105,16 +105,16 @@ def own_children():
 
 def outer(argv):
     if os.geteuid() != 0:
-        print("SKIP e2e: needs root (private mount namespace, sshd, su, login); "
-              "run 'sudo make check-e2e'")
-        print("%s: 0 passed, 0 failed, 1 skipped" % TITLE)
+        say("SKIP e2e: needs root (private mount namespace, sshd, su, login); "
+            "run 'sudo make check-e2e'")
+        say("%s: 0 passed, 0 failed, 1 skipped" % TITLE)
         return 0
     missing = [t for t in ("/usr/sbin/sshd", "/usr/bin/sshpass", "/usr/bin/expect",
                            "/usr/bin/unshare", "/usr/sbin/pam-auth-update", "/bin/login")
                if not os.path.exists(t)]
     if missing:
-        print("SKIP e2e: missing %s (packaging/install-deps.sh installs them)" % ", ".join(missing))
-        print("%s: 0 passed, 0 failed, 1 skipped" % TITLE)
+        say("SKIP e2e: missing %s (packaging/install-deps.sh installs them)" % ", ".join(missing))
+        say("%s: 0 passed, 0 failed, 1 skipped" % TITLE)
         return 0
     before = host_snapshot()
     start = time.monotonic()
@@ -126,6 +126,16 @@ def outer(argv):
     proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private",
                              sys.executable, os.path.abspath(__file__), "--inner", scratch, state]
                             + argv)
+    interrupted = []
+
+    def forward(signum, frame):
+        interrupted.append(signum)
+        try:
+            os.kill(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, forward)
     ns_id = None
     deadline = time.monotonic() + 10
     while ns_id is None and time.monotonic() < deadline and proc.poll() is None:
@@ -137,7 +147,7 @@ def outer(argv):
     try:
         rc = proc.wait(TIME_BUDGET)
     except subprocess.TimeoutExpired:
-        print("FAIL e2e: still running after %d s; stopping it" % TIME_BUDGET, flush=True)
+        say("FAIL e2e: still running after %d s; stopping it" % TIME_BUDGET)
         os.kill(proc.pid, signal.SIGTERM)
         try:
             proc.wait(10)
@@ -150,7 +160,7 @@ def outer(argv):
         with open(os.path.join(state, "result.json")) as f:
             counts = json.load(f)
     except (OSError, ValueError):
-        print("FAIL e2e: the namespace run ended (rc %s) without results" % rc)
+        say("FAIL e2e: the namespace run ended (rc %s) without results" % rc)
 
     # The cleanup check is a test of its own.
     problems = []
@@ -182,15 +192,18 @@ def outer(argv):
     except OSError as e:
         problems.append("scratch dir not empty on the host: %s" % e)
     shutil.rmtree(state, ignore_errors=True)
+    if interrupted:
+        counts["failed"] += 1
+        say("FAIL e2e: interrupted by signal %d" % interrupted[0])
     if problems:
         counts["failed"] += 1
-        print("FAIL cleanup: " + "; ".join(problems))
+        say("FAIL cleanup: " + "; ".join(problems))
     else:
         counts["passed"] += 1
-        print("ok   cleanup: no process, mount or host file left (namespace %s)" % ns_id)
-    print("runtime %.1fs" % (time.monotonic() - start))
-    print("%s: %d passed, %d failed, %d skipped" % (TITLE, counts["passed"], counts["failed"],
-                                                    counts["skipped"]), flush=True)
+        say("ok   cleanup: no process, mount or host file left (namespace %s)" % ns_id)
+    say("runtime %.1fs" % (time.monotonic() - start))
+    say("%s: %d passed, %d failed, %d skipped" % (TITLE, counts["passed"], counts["failed"],
+                                                  counts["skipped"]))
     return 1 if counts["failed"] else 0
 
 
@@ -860,7 +873,21 @@ TESTS = [
 ]
 
 
+def say(text):
+    """print that survives a closed stdout (make output piped into head)."""
+    try:
+        print(text, flush=True)
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def exit_on_signal(signum, frame):
+    raise SystemExit("signal %d" % signum)
+
+
 def inner(scratch, state, argv):
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, exit_on_signal)
     with open(os.path.join(state, "ns"), "w") as f:
         f.write(os.readlink("/proc/self/ns/mnt"))
     only = argv[argv.index("-k") + 1] if "-k" in argv else ""
@@ -871,23 +898,24 @@ def inner(scratch, state, argv):
             e.setup()
         except Exception as ex:  # noqa: BLE001
             runner.failed.append("setup")
-            print("FAIL setup: %s: %s" % (type(ex).__name__, ex), flush=True)
+            say("FAIL setup: %s: %s" % (type(ex).__name__, ex))
         else:
             if e.cache_source:
-                print("# cache filled by " + e.cache_source, flush=True)
+                say("# cache filled by " + e.cache_source)
             for name in TESTS:
                 if only and only not in name and not name.startswith("packaged_generate"):
                     continue
                 runner.run(name, getattr(e, "test_" + name))
     finally:
-        for note in e.notes:
-            print("# " + note)
+        # Processes first: nothing below may keep them alive.
         e.teardown()
         with open(os.path.join(state, "result.json"), "w") as f:
             json.dump({"passed": runner.passed, "failed": len(runner.failed),
                        "skipped": runner.skipped}, f)
+        for note in e.notes:
+            say("# " + note)
         if runner.failed:
-            print("failed: " + ", ".join(runner.failed), flush=True)
+            say("failed: " + ", ".join(runner.failed))
     return 0
 
 
