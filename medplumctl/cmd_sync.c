@@ -94,6 +94,19 @@ static int parse(struct ctl *c, int argc, char **argv, struct sync_opts *o)
     return 0;
 }
 
+/* Prefixes the failure text; a Basic-auth refusal gets the rotation hint. */
+static void explain(struct sync_run *r, const char *what, bool basic_refused)
+{
+    char why[sizeof(r->message)];
+
+    memcpy(why, r->message, sizeof(why));
+    snprintf(r->message, sizeof(r->message), "%s: %.300s%s", what, why,
+             basic_refused ? " (with host_auth = basic a rotated secret stops working at once; "
+                             "host_auth = client_credentials keeps accepting the retiring "
+                             "secret during a rotation)"
+                           : "");
+}
+
 /* Step 1+2: credentials and directory over one connection. */
 static int fetch(struct sync_run *r)
 {
@@ -113,20 +126,13 @@ static int fetch(struct sync_run *r)
     t = mp_http_transport(http);
     st = mp_hostauth_begin(&ha, cfg, &t, log, r->message, sizeof(r->message));
     if (st != MP_OK) {
-        char why[sizeof(r->message)];
-        memcpy(why, r->message, sizeof(why));
-        snprintf(r->message, sizeof(r->message), "host credentials: %.300s%s", why,
-                 cfg->host_auth == MP_HOST_AUTH_BASIC && st == MP_DENIED
-                     ? " (Basic auth does not accept a retiring secret after a rotation; "
-                       "host_auth = client_credentials does)"
-                     : "");
+        explain(r, "host credentials", false);
         goto out;
     }
     st = mp_directory_fetch(&r->dir, cfg, &t, &ha, log, r->message, sizeof(r->message));
     if (st != MP_OK) {
-        char why[sizeof(r->message)];
-        memcpy(why, r->message, sizeof(why));
-        snprintf(r->message, sizeof(r->message), "directory search failed: %.300s", why);
+        explain(r, "directory search failed",
+                cfg->host_auth == MP_HOST_AUTH_BASIC && st == MP_DENIED);
         goto out;
     }
     r->have_dir = true;
