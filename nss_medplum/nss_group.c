@@ -30,7 +30,8 @@ static enum nss_status fill_group(const struct mpc_view *v, const struct mpc_gro
         goto erange;
     pad = (alignof(char *) - (uintptr_t)buf % alignof(char *)) % alignof(char *);
     /* count <= file size / 4, so this cannot overflow */
-    need = pad + ((size_t)g->count + 1) * sizeof(char *) + strlen(g->name) + 1 + 2;
+    need = pad + ((size_t)g->count + 1) * sizeof(char *) + strlen(g->name) + 1 +
+           sizeof(NSS_NO_PASSWORD);
     for (uint32_t j = 0; j < g->count; j++) {
         if (mpc_group_member(v, g, j, &m) != MPC_FOUND)
             return nss_lookup_status(MPC_CORRUPT, errnop);
@@ -43,7 +44,7 @@ static enum nss_status fill_group(const struct mpc_view *v, const struct mpc_gro
     mem = (char **)(void *)(buf + pad);
     used = pad + ((size_t)g->count + 1) * sizeof(char *);
     gr->gr_name = nss_copy_str(buf, &used, g->name);
-    gr->gr_passwd = nss_copy_str(buf, &used, "x");
+    gr->gr_passwd = nss_copy_str(buf, &used, NSS_NO_PASSWORD);
     for (uint32_t j = 0; j < g->count; j++) {
         mpc_group_member(v, g, j, &m); /* checked above */
         mem[j] = nss_copy_str(buf, &used, m);

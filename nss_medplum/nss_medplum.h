@@ -18,6 +18,15 @@
 
 #define NSS_EXPORT __attribute__((visibility("default")))
 
+/*
+ * pw_passwd/gr_passwd of every entry.  Not "x": that tells pam_unix and
+ * friends to look in shadow, which this module does not provide, and
+ * pam_unix's account phase then fails ("could not obtain user info").
+ * "*" matches no crypt hash, so nothing can authenticate against it;
+ * passwords are Medplum's business (pam_medplum).
+ */
+#define NSS_NO_PASSWORD "*"
+
 /* One mapping of accounts.db, shared by every lookup in the process. */
 struct nss_map {
     struct mpc_file file;

@@ -22,8 +22,8 @@ static enum nss_status fill_passwd(const struct mpc_user *u, struct passwd *pw, 
 {
     const char *gecos = u->gecos ? u->gecos : "", *home = u->home ? u->home : "";
     const char *shell = u->shell ? u->shell : "";
-    size_t need =
-        strlen(u->name) + 1 + 2 + strlen(gecos) + 1 + strlen(home) + 1 + strlen(shell) + 1;
+    size_t need = strlen(u->name) + 1 + sizeof(NSS_NO_PASSWORD) + strlen(gecos) + 1 + strlen(home) +
+                  1 + strlen(shell) + 1;
     size_t used = 0;
 
     if (buf == NULL || need > buflen) {
@@ -31,7 +31,7 @@ static enum nss_status fill_passwd(const struct mpc_user *u, struct passwd *pw, 
         return NSS_STATUS_TRYAGAIN;
     }
     pw->pw_name = nss_copy_str(buf, &used, u->name);
-    pw->pw_passwd = nss_copy_str(buf, &used, "x");
+    pw->pw_passwd = nss_copy_str(buf, &used, NSS_NO_PASSWORD);
     pw->pw_gecos = nss_copy_str(buf, &used, gecos);
     pw->pw_dir = nss_copy_str(buf, &used, home);
     pw->pw_shell = nss_copy_str(buf, &used, shell);

@@ -6,7 +6,7 @@
  *   mkcache --upsert DIR SPEC     mp_cache_upsert_user for each user line
  *   mkcache --generate N DIR [PASSWD GROUP]
  *                                 N synthetic users u000000.. (uid 100000+i,
- *                                 private groups, group "staff" with every
+ *                                 private groups, group "bulkstaff" with every
  *                                 tenth user); optionally the same entries in
  *                                 /etc/passwd and /etc/group format
  *

@@ -61,9 +61,9 @@ expect() {
     fi
 }
 
-alice='alice:x:5001:5001:Alice Example:/home/alice:/bin/bash'
-bob='bob:x:5002:5002:Bob:/home/bob:/bin/sh'
-carol='carol:x:5003:6000::/home/carol:/bin/sh'
+alice='alice:*:5001:5001:Alice Example:/home/alice:/bin/bash'
+bob='bob:*:5002:5002:Bob:/home/bob:/bin/sh'
+carol='carol:*:5003:6000::/home/carol:/bin/sh'
 
 expect "getent passwd by name" 0 "$alice" getent passwd alice
 expect "getent passwd by uid" 0 "$bob" getent passwd 5002
@@ -73,14 +73,14 @@ expect "getent passwd unknown uid" 2 "" getent passwd 5009
 expect "getent passwd enumeration" 0 "$alice
 $bob
 $carol" getent passwd
-expect "getent group by name" 0 "medstaff:x:6000:alice,bob,carol" getent group medstaff
-expect "getent group by gid" 0 "medadmin:x:6001:alice" getent group 6001
-expect "getent group private" 0 "alice:x:5001:" getent group alice
+expect "getent group by name" 0 "medstaff:*:6000:alice,bob,carol" getent group medstaff
+expect "getent group by gid" 0 "medadmin:*:6001:alice" getent group 6001
+expect "getent group private" 0 "alice:*:5001:" getent group alice
 expect "getent group unknown" 2 "" getent group nosuch
-expect "getent group enumeration" 0 "alice:x:5001:
-bob:x:5002:
-medstaff:x:6000:alice,bob,carol
-medadmin:x:6001:alice" getent group
+expect "getent group enumeration" 0 "alice:*:5001:
+bob:*:5002:
+medstaff:*:6000:alice,bob,carol
+medadmin:*:6001:alice" getent group
 expect "id alice" 0 "uid=5001(alice) gid=5001(alice) groups=5001(alice),6000(medstaff),6001(medadmin)" id alice
 expect "id carol" 0 "uid=5003(carol) gid=6000(medstaff) groups=6000(medstaff)" id carol
 expect "id -u by name" 0 "5002" id -u bob
@@ -88,7 +88,7 @@ expect "id -u by name" 0 "5002" id -u bob
 # The cache is replaced under the same path: the next process sees it.
 sed -i 's/^user:bob:5002:5002:Bob:/user:bob:5002:5002:Robert:/' "$T/spec"
 "$mkcache" "$cache" "$T/spec" >/dev/null 2>&1
-expect "replaced cache is read" 0 "bob:x:5002:5002:Robert:/home/bob:/bin/sh" getent passwd bob
+expect "replaced cache is read" 0 "bob:*:5002:5002:Robert:/home/bob:/bin/sh" getent passwd bob
 
 # A corrupt cache: unavailable, logged, no crash.
 printf 'garbage' | dd of="$cache/accounts.db" bs=1 seek=200 conv=notrunc status=none

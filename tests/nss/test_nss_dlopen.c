@@ -139,7 +139,7 @@ static void test_getpwnam_hit(void **state)
     (void)state;
     assert_int_equal(nss.getpwnam_r("alice", &pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
     assert_string_equal(pw.pw_name, "alice");
-    assert_string_equal(pw.pw_passwd, "x");
+    assert_string_equal(pw.pw_passwd, "*"); /* no shadow entry to point at */
     assert_int_equal(pw.pw_uid, 5001);
     assert_int_equal(pw.pw_gid, 5001);
     assert_string_equal(pw.pw_gecos, "Alice Example");
@@ -198,7 +198,7 @@ static void test_group_lookup(void **state)
     (void)state;
     assert_int_equal(nss.getgrnam_r("medstaff", &gr, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
     assert_string_equal(gr.gr_name, "medstaff");
-    assert_string_equal(gr.gr_passwd, "x");
+    assert_string_equal(gr.gr_passwd, "*");
     assert_int_equal(gr.gr_gid, 6000);
     assert_non_null(gr.gr_mem);
     assert_string_equal(gr.gr_mem[0], "alice");
@@ -271,7 +271,7 @@ static void test_erange_passwd(void **state)
     size_t need;
 
     (void)state;
-    /* "alice" "x" "Alice Example" "/home/alice" "/bin/bash", NUL-terminated */
+    /* "alice" "*" "Alice Example" "/home/alice" "/bin/bash", NUL-terminated */
     need = check_erange(BY_PWNAM, 0);
     assert_int_equal(need, 6 + 2 + 14 + 12 + 10);
     assert_int_equal(check_erange(BY_PWUID, 0), need);
@@ -286,7 +286,7 @@ static void test_erange_group(void **state)
     for (size_t skew = 0; skew < 8; skew++) { /* misaligned buffers too */
         size_t need = check_erange(BY_GRNAM, skew);
         size_t pad = (8 - skew % 8) % 8;
-        /* pointers (3 members + NULL), "medstaff" "x" "alice" "bob" "carol" */
+        /* pointers (3 members + NULL), "medstaff" "*" "alice" "bob" "carol" */
         assert_int_equal(need, pad + 4 * sizeof(char *) + 9 + 2 + 6 + 4 + 6);
         assert_int_equal(check_erange(BY_GRGID, skew), need);
     }

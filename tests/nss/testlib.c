@@ -106,7 +106,7 @@ void td_generate(struct mp_cache_data *d, unsigned long n, FILE *pw, FILE *gr)
     d->groups = xrealloc(NULL, (n + 1) * sizeof(*d->groups));
     d->reservations = xrealloc(NULL, (n + 1) * sizeof(*d->reservations));
     staff = &d->groups[d->ngroups++];
-    *staff = (struct mp_cache_group){xstrdup("staff"), 99000,
+    *staff = (struct mp_cache_group){xstrdup("bulkstaff"), 99000,
                                      xrealloc(NULL, (n / 10 + 1) * sizeof(char *)), 0};
     for (unsigned long i = 0; i < n; i++) {
         struct mp_cache_user *u = &d->users[d->nusers++];

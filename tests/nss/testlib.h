@@ -22,7 +22,7 @@ void td_resv(struct mp_cache_data *d, const char *profile, uint32_t uid);
 void td_fixture(struct mp_cache_data *d);
 
 /* n synthetic users u000000.. (uid = gid = 100000 + i, private groups,
- * reservations, group "staff" 99000 with every tenth user); when pw/gr are
+ * reservations, group "bulkstaff" 99000 with every tenth user); when pw/gr are
  * given, the same entries in /etc/passwd and /etc/group format. */
 void td_generate(struct mp_cache_data *d, unsigned long n, FILE *pw, FILE *gr);
 
