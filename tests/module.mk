@@ -118,3 +118,6 @@ check-e2e: $(PAM_MODULE) $(NSS_MODULE)
 	@MP_BUILD=$(abspath $(O)) $(PYTHON) tests/e2e/test_e2e.py
 
 CHECK_SUITES += check-e2e
+
+# issue 4: offline login and backoff suite (target defined above)
+CHECK_SUITES += check-pam-offline
