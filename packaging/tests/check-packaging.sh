@@ -329,7 +329,17 @@ order_ok() { # file first-module second-module
     b=$(pam_lines "$1" | grep -n "$3" | head -1 | cut -d: -f1)
     [ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ]
 }
-check "common-auth: pam_medplum.so use_first_pass, enabled at installation" \
+# Not enabled at installation (Default: no): the PAM files are untouched
+# until the admin enables the profile.
+check "the PAM profile is not enabled at installation (common-* unchanged)" \
+    diff -r "$T/etc.before/pam.d" "$R/etc/pam.d"
+pamtest() { # user password actions...
+    local u=$1 pw=$2; shift 2
+    printf '%s\n' "$pw" | timeout 60 chroot "$R" pamtester medplum-test "$u" "$@" > "$T/pamtester.log" 2>&1
+}
+in_root pam-auth-update --enable medplum > "$T/pau.log" 2>&1
+check "pam-auth-update --enable medplum" test $? -eq 0 || indent < "$T/pau.log"
+check "common-auth: pam_medplum.so use_first_pass" \
     grep -qE '^auth[[:space:]].*pam_medplum\.so use_first_pass' "$R/etc/pam.d/common-auth"
 check "common-auth: pam_unix before pam_medplum" order_ok common-auth pam_unix.so pam_medplum.so
 check "common-auth: pam_medplum before pam_deny" order_ok common-auth pam_medplum.so pam_deny.so
@@ -343,21 +353,16 @@ check "common-session: pam_medplum optional" grep -qE '^session[[:space:]]+optio
     "$R/etc/pam.d/common-session"
 cp -a "$R/etc/pam.d" "$T/pam.d.installed"
 in_root pam-auth-update --enable medplum > "$T/pau.log" 2>&1
-check "pam-auth-update --enable medplum" test $? -eq 0 || indent < "$T/pau.log"
 check "pam-auth-update --enable medplum again changes nothing" diff -r "$T/pam.d.installed" "$R/etc/pam.d"
 
 # Installing again (reinstall) duplicates nothing.
 in_root sh -c 'dpkg -i /tmp/debs/*.deb' > "$T/reinstall.log" 2>&1
 check "dpkg -i again (reinstall)" test $? -eq 0 || tail -20 "$T/reinstall.log" | indent
 check "reinstall: nsswitch.conf passwd line unchanged" grep -qE '^passwd:[[:space:]]+files medplum$' "$R/etc/nsswitch.conf"
-check "reinstall: the PAM files unchanged" diff -r "$T/pam.d.installed" "$R/etc/pam.d"
+check "reinstall: the PAM profile stays enabled" diff -r "$T/pam.d.installed" "$R/etc/pam.d"
 
 # Local users keep working through pam_unix; nobody else gets in while the
 # configuration is the shipped (empty) one.
-pamtest() { # user password actions...
-    local u=$1 pw=$2; shift 2
-    printf '%s\n' "$pw" | timeout 60 chroot "$R" pamtester medplum-test "$u" "$@" > "$T/pamtester.log" 2>&1
-}
 check "getent passwd root" in_root sh -c 'getent passwd root >/dev/null'
 in_root getent passwd no-such-user-xyz >/dev/null 2>&1
 check "getent passwd of an unknown name: not found (rc 2)" test $? -eq 2
@@ -414,6 +419,25 @@ EOF
             pamtest demo demo-password-1 authenticate acct_mgmt || indent < "$T/pamtester.log"
         check "local user still accepted with the module configured" \
             pamtest labadmin local-pass-1 authenticate acct_mgmt
+        # The directory through the packaged medplumctl and the host client,
+        # then the account phase alone (as for an SSH key login).
+        printf '5ec0%.0s' $(seq 16) > "$R/etc/medplum/host-client-secret"
+        chmod 0600 "$R/etc/medplum/host-client-secret"
+        printf '%s\n' "host_client_id = de300000-0000-4000-8000-000000000202" \
+            "host_client_secret_file = /etc/medplum/host-client-secret" >> "$R/etc/medplum/pam_medplum.conf"
+        in_root medplumctl sync > "$T/sync.log" 2>&1
+        check "medplumctl sync in the chroot" test $? -eq 0 || indent < "$T/sync.log"
+        check "after sync: getent passwd demo" in_root sh -c 'getent passwd demo >/dev/null'
+        in_root getent passwd demo > "$T/pw.demo"
+        check "after sync: demo's uid is in uid_min..uid_max ($(cut -d: -f3 "$T/pw.demo"))" \
+            awk -F: '$3 >= 200000 && $3 <= 299999 { ok = 1 } END { exit !ok }' "$T/pw.demo"
+        check "after sync: acct_mgmt alone for demo (no auth, like an SSH key)" \
+            pamtest demo "" acct_mgmt || indent < "$T/pamtester.log"
+        check "after sync: demo authenticate + acct_mgmt" \
+            pamtest demo demo-password-1 authenticate acct_mgmt || indent < "$T/pamtester.log"
+        pamtest inactive "" acct_mgmt
+        check "after sync: acct_mgmt refuses the inactive member" test $? -ne 0
+        rm -f "$R/etc/medplum/host-client-secret"
     fi
     kill "$SERVER_PID" 2>/dev/null
     wait "$SERVER_PID" 2>/dev/null
@@ -439,7 +463,10 @@ in_root sh -c 'dpkg -i /tmp/debs/*.deb' > "$T/reinstall2.log" 2>&1
 check "reinstall after remove" test $? -eq 0 || tail -20 "$T/reinstall2.log" | indent
 check "reinstall after remove: nsswitch.conf has medplum again" \
     grep -qE '^passwd:[[:space:]]+files medplum$' "$R/etc/nsswitch.conf"
-check "reinstall after remove: common-auth has pam_medplum again" grep -q pam_medplum.so "$R/etc/pam.d/common-auth"
+check "reinstall after remove: the PAM profile is not enabled again by itself" \
+    diff -r "$T/etc.before/pam.d" "$R/etc/pam.d"
+in_root pam-auth-update --enable medplum > "$T/pau.log" 2>&1
+check "reinstall after remove: pam-auth-update --enable medplum" grep -q pam_medplum.so "$R/etc/pam.d/common-auth"
 
 in_root dpkg -P medplum-auth-tools libpam-medplum libnss-medplum > "$T/purge.log" 2>&1
 check "dpkg -P of the three packages" test $? -eq 0 || tail -20 "$T/purge.log" | indent
