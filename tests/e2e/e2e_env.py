@@ -386,11 +386,14 @@ def timed(cmd, env=None, input=None, timeout=40):
     return Run(proc, time.monotonic() - start)
 
 
-def converse(cmd, answers, as_user=None, timeout=25):
+def converse(cmd, answers, as_user=None, timeout=25, shell=None):
     """Runs cmd under expect in a pty, answering each password/code prompt with
-    the next answer (passed through the environment, never argv)."""
+    the next answer (passed through the environment, never argv); with shell,
+    types that command line at the first shell prompt."""
     full = ["expect", "-f", CONVERSE, "--"] + cmd
     if as_user:
         full = ["runuser", "-u", as_user, "--"] + full
-    return timed(full, env={"E2E_ANSWERS": "\n".join(answers), "E2E_TIMEOUT": str(timeout)},
-                 timeout=timeout + 10)
+    env = {"E2E_ANSWERS": "\n".join(answers), "E2E_TIMEOUT": str(timeout)}
+    if shell:
+        env["E2E_SHELL"] = shell
+    return timed(full, env=env, timeout=timeout + 10)

@@ -45,6 +45,7 @@ LABADMIN_PASSWORD = "labadmin-local-Pw-7"
 CONF = "/etc/medplum/pam_medplum.conf"
 CACHE_DIR = "/var/lib/pam_medplum"
 TIME_BUDGET = 170
+PRACTITIONER_NAMES = {"alice": "Alice Smith", "carol": "Carol White", "erin": "Erin Green"}
 
 
 def build_dir():
@@ -431,6 +432,10 @@ class E2E:
         check(UID_MIN <= uid <= UID_MAX, "uid %d outside uid_min..uid_max" % uid)
         pw = sh(["getent", "passwd", user]).stdout.strip().split(":")
         check(pw[2] == m.group(1) and pw[3] == m.group(3), "getent passwd agrees: %s" % pw)
+        # The mapping from Medplum: the Practitioner's name, the configured home and shell.
+        check(pw[4] == PRACTITIONER_NAMES.get(user, pw[4]), "gecos %r is not the Practitioner's "
+              "name %r" % (pw[4], PRACTITIONER_NAMES.get(user)))
+        check(pw[5] == "/home/" + user and pw[6] == "/bin/bash", "home/shell: %s" % pw)
 
     def one_decision(self, mark, user, what, reason=None, phase="auth"):
         """Exactly one decision line of that phase for the user since mark."""
@@ -705,25 +710,53 @@ class E2E:
 
     def test_offline_after_login(self):
         self.need_nss()
-        wired = any("mp_state_offline_begin" in open(os.path.join(ROOT, "pam_medplum", f)).read()
-                    for f in os.listdir(os.path.join(ROOT, "pam_medplum")) if f.endswith(".c"))
+        srcs = [os.path.join(ROOT, "pam_medplum", f)
+                for f in os.listdir(os.path.join(ROOT, "pam_medplum")) if f.endswith(".c")]
+        wired = any(re.search(r"\bmp_(offline_login|state_offline_begin)\b", open(f).read())
+                    for f in srcs)
         if not wired:
             raise SkipTest("offline login is not implemented yet: no pam_medplum/*.c calls "
-                           "mp_state_offline_begin (the offline verifier in core/mp_state.c)")
+                           "mp_offline_login / mp_state_offline_begin")
         res = self.ssh("alice", password("alice"))
         self.check_mapped(res, "alice")
         port = self.srv.port
         self.stop_server()
+        backoff = os.path.join(CACHE_DIR, "private", "backoff")
         try:
+            # Second login, Medplum stopped.  An interactive shell: sshd shows
+            # the PAM messages of a keyboard-interactive login only there.
             mark = self.sys.syslog.mark()
-            res = converse(["ssh"] + self.sshd.ssh_opts("keyboard-interactive")
-                           + ["alice@127.0.0.1", "id"], [password("alice")])
+            res = converse(["ssh", "-tt"] + self.sshd.ssh_opts("keyboard-interactive")
+                           + ["alice@127.0.0.1"], [password("alice")], shell="id; exit")
             self.check_mapped(res, "alice")
             check(res.elapsed < 1.0, "offline login took %.2fs" % res.elapsed)
-            check(re.search(r"(?i)offline", res.out), "user told it was offline: %r" % res.out)
-            self.one_decision(mark, "alice", "")
-        finally:
+            told = [l.strip() for l in res.out.splitlines() if re.search(r"(?i)offline", l)]
+            check(told, "user told it was offline: %r" % res.out)
+            self.sys_note("offline login (%.2fs) told the user: %s" % (res.elapsed, told[0]))
+            self.one_decision(mark, "alice", "accepted offline")
+            # Medplum back but never answering: the backoff keeps logins off
+            # the network, so they stay fast and offline.
             self.start_server(port)
+            self.fresh()
+            self.srv.set_fault("hang")
+            res = converse(["ssh", "-tt"] + self.sshd.ssh_opts("keyboard-interactive")
+                           + ["alice@127.0.0.1", "id"], [password("alice")])
+            self.check_mapped(res, "alice")
+            check(res.elapsed < 1.0, "offline login during backoff took %.2fs" % res.elapsed)
+            check(self.paths() == [], "network used during the backoff: %s" % self.paths())
+            # A wrong password is still wrong offline.
+            mark = self.sys.syslog.mark()
+            res = converse(["ssh"] + self.sshd.ssh_opts("keyboard-interactive")
+                           + ["alice@127.0.0.1", "id"], ["not-alices-pw-offline"])
+            check(res.rc != 0 and "uid=" not in res.out, "wrong password offline: %r" % res)
+            self.one_decision(mark, "alice", "denied")
+        finally:
+            if not self.srv.proc:
+                self.start_server(port)
+            self.srv.reset()
+            # Later tests need the network at once, not after the backoff.
+            if os.path.exists(backoff):
+                os.unlink(backoff)
 
     # ---- packaged stack --------------------------------------------------------------------
 
@@ -842,7 +875,7 @@ class E2E:
         header, where a token belongs)."""
         secrets = {password(u) for u in ("alice", "carol", "erin", "frank", "hana", "bob")}
         secrets |= {"not-alices-pw-password", "not-alices-pw-keyboard-interactive",
-                    "not-alices-pw-su", "not-alices-pw-pkg", "zed-password-1", LABADMIN_PASSWORD,
+                    "not-alices-pw-su", "not-alices-pw-pkg", "not-alices-pw-offline", "zed-password-1", LABADMIN_PASSWORD,
                     self.client_secret(HOST_SYNC_ADMIN)}
         self.save_requests()
         self.srv.clear_log()
