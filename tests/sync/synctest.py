@@ -114,7 +114,7 @@ class SyncEnv:
         lines = [f"base_url = {base_url or self.server.base_url}",
                  f"project_id = {LAB_NORTH}",
                  f"ca_file = {self.server.ca_file}",
-                 f"client_id = {PAM_LOGIN_CLIENT}",
+                 f"client_id = {PAM_LOGIN_CLIENT}", "email_domain = example.com",
                  f"cache_dir = {self.cache_dir}",
                  f"host_client_id = {client_id}",
                  f"host_client_secret_file = {secret_path}",
