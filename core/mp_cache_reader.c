@@ -205,37 +205,41 @@ static const uint8_t *group_rec(const struct mpc_view *v, uint32_t i)
     return i < v->ngroups ? v->base + v->groups_off + (size_t)i * MPC_GROUP_SIZE : NULL;
 }
 
-int mpc_user_at(const struct mpc_view *v, uint32_t i, struct mpc_user *u)
+int mpc_user_at(const struct mpc_view *v, uint32_t i, struct mpc_user *out)
 {
     const uint8_t *r = user_rec(v, i);
+    struct mpc_user u; /* *out is only written on success */
 
     if (r == NULL)
         return MPC_CORRUPT;
-    if (get_str(v, rd32(r + MPC_U_NAME), &u->name) != MPC_FOUND || u->name == NULL ||
-        get_str(v, rd32(r + MPC_U_GECOS), &u->gecos) != MPC_FOUND ||
-        get_str(v, rd32(r + MPC_U_HOME), &u->home) != MPC_FOUND ||
-        get_str(v, rd32(r + MPC_U_SHELL), &u->shell) != MPC_FOUND ||
-        get_str(v, rd32(r + MPC_U_EMAIL), &u->email) != MPC_FOUND ||
-        get_str(v, rd32(r + MPC_U_PROFILE), &u->profile) != MPC_FOUND ||
-        get_str(v, rd32(r + MPC_U_MEMBERSHIP), &u->membership) != MPC_FOUND)
+    if (get_str(v, rd32(r + MPC_U_NAME), &u.name) != MPC_FOUND || u.name == NULL ||
+        get_str(v, rd32(r + MPC_U_GECOS), &u.gecos) != MPC_FOUND ||
+        get_str(v, rd32(r + MPC_U_HOME), &u.home) != MPC_FOUND ||
+        get_str(v, rd32(r + MPC_U_SHELL), &u.shell) != MPC_FOUND ||
+        get_str(v, rd32(r + MPC_U_EMAIL), &u.email) != MPC_FOUND ||
+        get_str(v, rd32(r + MPC_U_PROFILE), &u.profile) != MPC_FOUND ||
+        get_str(v, rd32(r + MPC_U_MEMBERSHIP), &u.membership) != MPC_FOUND)
         return MPC_CORRUPT;
-    u->uid = rd32(r + MPC_U_UID);
-    u->gid = rd32(r + MPC_U_GID);
-    u->admin = (rd32(r + MPC_U_FLAGS) & MPC_UF_ADMIN) != 0;
+    u.uid = rd32(r + MPC_U_UID);
+    u.gid = rd32(r + MPC_U_GID);
+    u.admin = (rd32(r + MPC_U_FLAGS) & MPC_UF_ADMIN) != 0;
+    *out = u;
     return MPC_FOUND;
 }
 
-int mpc_group_at(const struct mpc_view *v, uint32_t i, struct mpc_group *g)
+int mpc_group_at(const struct mpc_view *v, uint32_t i, struct mpc_group *out)
 {
     const uint8_t *r = group_rec(v, i);
+    struct mpc_group g;
 
-    if (r == NULL || get_str(v, rd32(r + MPC_G_NAME), &g->name) != MPC_FOUND || g->name == NULL)
+    if (r == NULL || get_str(v, rd32(r + MPC_G_NAME), &g.name) != MPC_FOUND || g.name == NULL)
         return MPC_CORRUPT;
-    g->gid = rd32(r + MPC_G_GID);
-    g->first = rd32(r + MPC_G_FIRST);
-    g->count = rd32(r + MPC_G_COUNT);
-    if ((uint64_t)g->first + g->count > v->nmembers)
+    g.gid = rd32(r + MPC_G_GID);
+    g.first = rd32(r + MPC_G_FIRST);
+    g.count = rd32(r + MPC_G_COUNT);
+    if ((uint64_t)g.first + g.count > v->nmembers)
         return MPC_CORRUPT;
+    *out = g;
     return MPC_FOUND;
 }
 
@@ -243,24 +247,28 @@ int mpc_group_member(const struct mpc_view *v, const struct mpc_group *g, uint32
                      const char **name)
 {
     uint64_t k = (uint64_t)g->first + j;
+    const char *s;
 
     if (j >= g->count || k >= v->nmembers)
         return MPC_CORRUPT;
-    if (get_str(v, rd32(v->base + v->members_off + k * 4), name) != MPC_FOUND || *name == NULL)
+    if (get_str(v, rd32(v->base + v->members_off + k * 4), &s) != MPC_FOUND || s == NULL)
         return MPC_CORRUPT;
+    *name = s;
     return MPC_FOUND;
 }
 
-int mpc_resv_at(const struct mpc_view *v, uint32_t i, struct mpc_resv *r)
+int mpc_resv_at(const struct mpc_view *v, uint32_t i, struct mpc_resv *out)
 {
     const uint8_t *p;
+    struct mpc_resv r;
 
     if (i >= v->nresv)
         return MPC_CORRUPT;
     p = v->base + v->resv_off + (size_t)i * MPC_RESV_SIZE;
-    if (get_str(v, rd32(p + MPC_R_PROFILE), &r->profile) != MPC_FOUND || r->profile == NULL)
+    if (get_str(v, rd32(p + MPC_R_PROFILE), &r.profile) != MPC_FOUND || r.profile == NULL)
         return MPC_CORRUPT;
-    r->uid = rd32(p + MPC_R_UID);
+    r.uid = rd32(p + MPC_R_UID);
+    *out = r;
     return MPC_FOUND;
 }
 
@@ -364,18 +372,23 @@ int mpc_group_by_gid(const struct mpc_view *v, uint32_t gid, struct mpc_group *g
 int mpc_member_groups(const struct mpc_view *v, const char *member, uint32_t *first,
                       uint32_t *count)
 {
-    uint32_t rec;
+    uint32_t rec, f, n;
     const uint8_t *p;
-    int r = idx_find(v, MPC_IDX_MSHIP_NAME, mpc_hash_str(member), v->nmship, match_mship_name,
-                     member, &rec);
+    int r;
 
+    if (member == NULL)
+        return MPC_NOTFOUND;
+    r = idx_find(v, MPC_IDX_MSHIP_NAME, mpc_hash_str(member), v->nmship, match_mship_name, member,
+                 &rec);
     if (r != MPC_FOUND)
         return r;
     p = v->base + v->mship_off + (size_t)rec * MPC_MSHIP_SIZE;
-    *first = rd32(p + MPC_M_FIRST);
-    *count = rd32(p + MPC_M_COUNT);
-    if ((uint64_t)*first + *count > v->nmship_grp)
+    f = rd32(p + MPC_M_FIRST);
+    n = rd32(p + MPC_M_COUNT);
+    if ((uint64_t)f + n > v->nmship_grp)
         return MPC_CORRUPT;
+    *first = f;
+    *count = n;
     return MPC_FOUND;
 }
 

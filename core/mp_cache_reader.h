@@ -7,7 +7,8 @@
  * caller-supplied `why` buffer and the caller decides how to log them.
  *
  * Every accessor bounds-checks what it reads: a hostile file yields
- * MPC_CORRUPT, never an out-of-bounds read.  Strings returned point into the
+ * MPC_CORRUPT, never an out-of-bounds read.  Outputs are written only on
+ * MPC_FOUND; a NULL name is simply not found.  Strings returned point into the
  * mapping and are NUL-terminated within it.
  */
 #ifndef MP_CACHE_READER_H

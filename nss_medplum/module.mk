@@ -81,6 +81,11 @@ check-nss-valgrind: $(NSS_MODULE) $(NSS_TEST_BINS)
 		tests/nss/nss_wrapper.sh $(NSS_MODULE) $(MKCACHE) || rc=1; \
 	exit $$rc
 
+# libFuzzer on the reader (clang; FUZZ_SECONDS, default 10).
+.PHONY: check-nss-fuzz
+check-nss-fuzz: $(MKCACHE)
+	@tests/nss/fuzz.sh $(NSS_TEST_O)/fuzz $(MKCACHE)
+
 # make bench: lookups per second against glibc's files backend (not part of
 # check; root gives the files comparison, see tests/nss/bench_nss.c).
 NSS_BENCH := $(NSS_TEST_O)/bench_nss
@@ -93,7 +98,7 @@ bench-nss: $(NSS_MODULE) $(NSS_BENCH)
 	NSS_MEDPLUM_MODULE=$(abspath $(NSS_MODULE)) $(NSS_BENCH)
 
 NSS_CHECK_SUITES := check-nss-linkage check-nss-wrapper check-nss-dlopen check-cache-writer \
-	check-nss-asan check-nss-valgrind
+	check-nss-asan check-nss-valgrind check-nss-fuzz
 CHECK_SUITES += $(NSS_CHECK_SUITES)
 
 # Runs only this component's suites.
