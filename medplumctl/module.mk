@@ -12,7 +12,9 @@ $(O)/medplumctl-obj/%.o: medplumctl/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
+# (An object directory of that name from an early build is removed first.)
 $(MEDPLUMCTL): $(MEDPLUMCTL_OBJS) $(CORE_LIB)
+	@if [ -d $@ ]; then rm -rf $@; fi
 	$(CC) -o $@ $(MEDPLUMCTL_OBJS) $(CORE_LIB) $(ALL_LDFLAGS) -pie $(CFLAGS) $(CORE_LIBS)
 
 ALL_TARGETS += $(MEDPLUMCTL)
