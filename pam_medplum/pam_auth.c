@@ -10,12 +10,8 @@
 #include "mp_backoff.h"
 #include "mp_config.h"
 #include "mp_http.h"
-#include "mp_idmap.h"
 #include "mp_login.h"
-#include "mp_secret.h"
-#include "mp_state.h"
 #include "mp_validate.h"
-#include "mp_verifier.h"
 #include "pam_clock.h"
 #include "pam_glue.h"
 #include "pam_offline.h"
@@ -124,51 +120,6 @@ static int report(struct auth_ctx *a, const struct mp_login_result *r)
     return PAM_AUTHINFO_UNAVAIL;
 }
 
-/* Medplum said yes: what the workstation keeps for offline logins and the
- * account phase (never the password or a token). */
-static void remember_login(struct auth_ctx *a, const char *password,
-                           const struct mp_login_result *r, int64_t now)
-{
-    /* offline_ttl = 0: no verifier is kept at all, not even unused. */
-    char *verifier = a->cfg.offline_ttl > 0 ? mp_verifier_make(password, &a->log) : NULL;
-
-    mp_backoff_success(&a->cfg, &a->log);
-    if (mp_state_record_login(a->cfg.cache_dir, a->user, r->profile, verifier, r->mfa_used, now,
-                              &a->log) != 0)
-        pam_syslog(a->pamh, LOG_WARNING, "user %s: cannot store the login state; offline "
-                   "login and key-based access will need the network", a->user);
-    mp_secret_free(verifier);
-    /* So the name resolves (NSS) before the next sync; never fails a login. */
-    if (mp_idmap_record_login(&a->cfg, a->user, a->account.email, r->profile,
-                              r->profile_display, &a->log) != 0)
-        pam_syslog(a->pamh, LOG_WARNING, "user %s: cannot record the account in the cache",
-                   a->user);
-}
-
-/*
- * The one place where the taxonomy meets offline login: an explicit "no"
- * deletes the verifier, only "could not ask" may fall back to it (and starts
- * the backoff), anything else just denies.
- */
-static void after_login(struct auth_ctx *a, const char *password,
-                        const struct mp_login_result *r, int64_t now)
-{
-    switch (r->status) {
-    case MP_OK:
-        remember_login(a, password, r, now);
-        break;
-    case MP_DENIED:
-        if (mp_state_forget_verifier(a->cfg.cache_dir, a->user, &a->log) != 0)
-            pam_syslog(a->pamh, LOG_ERR, "user %s: cannot delete the offline verifier", a->user);
-        break;
-    case MP_UNAVAILABLE:
-        mp_backoff_failure(&a->cfg, now, r->retry_after, r->reason, &a->log);
-        break;
-    case MP_ERROR:
-        break;
-    }
-}
-
 static int offline_or_unavailable(struct auth_ctx *a, const char *password, int64_t now,
                                   const char *why, long retry_after)
 {
@@ -200,7 +151,8 @@ static int online_login(struct auth_ctx *a, const char *password, int64_t now)
     params.password = password;
     params.expected_profile = a->account.profile[0] ? a->account.profile : NULL;
     mp_login_run(&a->cfg, &transport, &conv, &a->log, &params, &result);
-    after_login(a, password, &result, now);
+    pam_medplum_after_login(a->pamh, &a->cfg, &a->log, a->user, a->account.email, password,
+                            &result, now);
     if (mp_status_allows_offline(result.status))
         ret = offline_or_unavailable(a, password, now, result.reason, result.retry_after);
     else

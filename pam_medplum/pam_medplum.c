@@ -7,6 +7,7 @@
 #include "pam_acct.h"
 #include "pam_args.h"
 #include "pam_auth.h"
+#include "pam_chpass.h"
 #include "pam_glue.h"
 
 #define PAM_MEDPLUM_EXPORT __attribute__((visibility("default")))
@@ -42,11 +43,10 @@ PAM_MEDPLUM_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc,
 
 PAM_MEDPLUM_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-    (void)pamh;
-    (void)flags;
-    (void)argc;
-    (void)argv;
-    return PAM_IGNORE;
+    struct pam_medplum_args args;
+
+    pam_medplum_parse_args(pamh, argc, argv, &args);
+    return pam_medplum_chauthtok(pamh, flags, &args);
 }
 
 PAM_MEDPLUM_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,

@@ -6,9 +6,54 @@
 
 #include <security/pam_ext.h>
 
+#include "mp_backoff.h"
+#include "mp_idmap.h"
 #include "mp_login.h"
 #include "mp_offline.h"
+#include "mp_secret.h"
+#include "mp_state.h"
+#include "mp_verifier.h"
 #include "pam_glue.h"
+
+/* Medplum said yes: what the workstation keeps for offline logins and the
+ * account phase (never the password or a token). */
+static void remember_login(pam_handle_t *pamh, const struct mp_config *cfg, const mp_logger *log,
+                           const char *user, const char *email, const char *password,
+                           const struct mp_login_result *r, int64_t now)
+{
+    /* offline_ttl = 0: no verifier is kept at all, not even unused. */
+    char *verifier = cfg->offline_ttl > 0 ? mp_verifier_make(password, log) : NULL;
+
+    mp_backoff_success(cfg, log);
+    if (mp_state_record_login(cfg->cache_dir, user, r->profile, verifier, r->mfa_used, now,
+                              log) != 0)
+        pam_syslog(pamh, LOG_WARNING, "user %s: cannot store the login state; offline "
+                   "login and key-based access will need the network", user);
+    mp_secret_free(verifier);
+    /* So the name resolves (NSS) before the next sync; never fails a login. */
+    if (mp_idmap_record_login(cfg, user, email, r->profile, r->profile_display, log) != 0)
+        pam_syslog(pamh, LOG_WARNING, "user %s: cannot record the account in the cache", user);
+}
+
+void pam_medplum_after_login(pam_handle_t *pamh, const struct mp_config *cfg,
+                             const mp_logger *log, const char *user, const char *email,
+                             const char *password, const struct mp_login_result *r, int64_t now)
+{
+    switch (r->status) {
+    case MP_OK:
+        remember_login(pamh, cfg, log, user, email, password, r, now);
+        break;
+    case MP_DENIED:
+        if (mp_state_forget_verifier(cfg->cache_dir, user, log) != 0)
+            pam_syslog(pamh, LOG_ERR, "user %s: cannot delete the offline verifier", user);
+        break;
+    case MP_UNAVAILABLE:
+        mp_backoff_failure(cfg, now, r->retry_after, r->reason, log);
+        break;
+    case MP_ERROR:
+        break;
+    }
+}
 
 static void tell_offline(pam_handle_t *pamh, int flags, int64_t last_online)
 {

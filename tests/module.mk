@@ -75,7 +75,15 @@ $(PAM_STATE_TOOL): tests/pam/state_tool.c $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE_LIB) $(ALL_LDFLAGS) $(CORE_LIBS)
 
-PAM_ISSUE4_DEPS := $(PAM_MODULE) $(PAM_TEST_MODULE) $(PAM_STATE_TOOL)
+# A test-only PAM module standing in for pam_pwquality / pam_unix use_authtok
+# around pam_medplum in password stacks (tests/pam/pam_authtok_probe.c).
+PAM_AUTHTOK_PROBE := $(O)/tests/pam/pam_authtok_probe.so
+
+$(PAM_AUTHTOK_PROBE): tests/pam/pam_authtok_probe.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $< $(ALL_LDFLAGS) $(PAM_LIBS)
+
+PAM_ISSUE4_DEPS := $(PAM_MODULE) $(PAM_TEST_MODULE) $(PAM_STATE_TOOL) $(PAM_AUTHTOK_PROBE)
 
 .PHONY: check-pam-account check-pam-offline check-pam-password
 check-pam-account: $(PAM_ISSUE4_DEPS)
@@ -121,3 +129,6 @@ CHECK_SUITES += check-e2e
 
 # issue 4: offline login and backoff suite (target defined above)
 CHECK_SUITES += check-pam-offline
+
+# issue 4: password change suite (target defined above)
+CHECK_SUITES += check-pam-password
