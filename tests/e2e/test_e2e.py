@@ -61,14 +61,15 @@ def password(user):
 # =============================================================================================
 
 def host_snapshot():
-    paths = ["/dev/log", "/run/sshd", "/etc/medplum", CACHE_DIR,
+    paths = ["/dev/log", "/run/sshd", "/etc/medplum", CACHE_DIR, "/root/.ssh", "/home/alice",
              "/usr/lib/x86_64-linux-gnu/security/pam_medplum.so",
              "/usr/lib/x86_64-linux-gnu/libnss_medplum.so.2"]
     snap = {p: os.path.lexists(p) for p in paths}
     for f in ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/nsswitch.conf",
               "/etc/ld.so.cache", "/etc/pam.d/sshd", "/etc/pam.d/su", "/etc/pam.d/login",
               "/etc/pam.d/common-auth", "/etc/pam.d/common-account", "/var/log/wtmp",
-              "/var/log/btmp", "/var/log/lastlog"):
+              "/var/log/btmp", "/var/log/lastlog", "/var/lib/pam/seen", "/var/lib/pam/auth",
+              "/var/cache/debconf/config.dat", "/var/cache/debconf/templates.dat"):
         try:
             with open(f, "rb") as fh:
                 snap[f] = hashlib.sha256(fh.read()).hexdigest()
