@@ -559,6 +559,20 @@ class E2E:
         self.one_decision(mark, "erin", "accepted", "with MFA")
         check("/auth/mfa/verify" in self.paths(), "MFA verified at Medplum: %s" % self.paths())
 
+    def test_ssh_mfa_user_password_method(self):
+        """sshd's "password" method answers every hidden prompt with the
+        password, so the code prompt gets the password too: refused, and the
+        password must not travel as an MFA code."""
+        self.need_nss()
+        mark, _ = self.fresh()
+        res = self.ssh("erin", password("erin"), "password")
+        check(res.rc != 0 and "uid=" not in res.out, "MFA user in without a code: %r" % res)
+        self.one_decision(mark, "erin", "denied")
+        for r in self.requests():
+            if r["path"] == "/auth/mfa/verify":
+                check(password("erin") not in base64.b64decode(r["body_b64"]).decode(errors="replace"),
+                      "the password was sent to /auth/mfa/verify as the code")
+
     # ---- public key + account phase --------------------------------------------------------
 
     def authorize_key(self, user):
@@ -923,6 +937,7 @@ TESTS = [
     "ssh_non_member",
     "ssh_unknown_name",
     "ssh_mfa",
+    "ssh_mfa_user_password_method",
     "pubkey_active_member",
     "pubkey_revoked_synced",
     "pubkey_revoked_account_phase",
