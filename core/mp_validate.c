@@ -24,8 +24,24 @@ bool mp_is_valid_username(const char *name)
 
 bool mp_is_acceptable_password(const char *password)
 {
-    return password != NULL && password[0] != '\0' &&
-           strnlen(password, MP_PASSWORD_MAX + 1) <= MP_PASSWORD_MAX;
+    size_t len;
+
+    if (password == NULL || password[0] == '\0')
+        return false;
+    len = strnlen(password, MP_PASSWORD_MAX + 1);
+    if (len > MP_PASSWORD_MAX)
+        return false;
+    /*
+     * Control characters other than tab cannot be typed into a password
+     * prompt.  sshd sends "\b\n\r\177INCORRECT" for users it does not know:
+     * refusing it here keeps such probes from ever reaching Medplum.
+     */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)password[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
 }
 
 bool mp_is_uuid(const char *s)

@@ -18,7 +18,8 @@
 
 bool mp_is_valid_username(const char *name);
 
-/* Non-empty and at most MP_PASSWORD_MAX bytes. Content is never altered. */
+/* Non-empty, at most MP_PASSWORD_MAX bytes, no control characters but tab.
+ * Content is never altered (no trimming, no truncation). */
 bool mp_is_acceptable_password(const char *password);
 
 /* 8-4-4-4-12 hex, as Medplum ids are. */

@@ -74,7 +74,9 @@ static int check_password_locally(struct auth_ctx *a, const char *password)
         return PAM_AUTH_ERR;
     }
     if (!mp_is_acceptable_password(password)) {
-        pam_syslog(a->pamh, LOG_NOTICE, "user %s: denied: password longer than %d bytes (not sent)",
+        pam_syslog(a->pamh, LOG_NOTICE,
+                   "user %s: denied: password longer than %d bytes or with control characters "
+                   "(not sent)",
                    a->user, MP_PASSWORD_MAX);
         return PAM_AUTH_ERR;
     }

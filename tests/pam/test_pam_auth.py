@@ -148,6 +148,14 @@ class Suite:
         check_pam(res, "PAM_AUTH_ERR", "long")
         self.no_request()
 
+    def test_control_characters_not_sent(self):
+        # sshd's stand-in password for users it does not know is
+        # "\b\n\r\177INCORRECT"; nothing typed at a prompt looks like that.
+        res = self.login("alice", "\b\r\x7fINCORRECT")
+        check_pam(res, "PAM_AUTH_ERR", "control characters")
+        check(res.log_has("control characters (not sent)"), f"log: {res.syslog}")
+        self.no_request()
+
     def test_local_and_invalid_users_fall_through(self):
         for user in ("root", "daemon", "Alice", "al:ice", "-alice", "a..b", "al ice"):
             res = self.login(user, "anything")

@@ -59,6 +59,10 @@ static void passwords(void **state)
     big[MP_PASSWORD_MAX] = 'x';
     big[MP_PASSWORD_MAX + 1] = '\0';
     assert_false(mp_is_acceptable_password(big));
+    assert_true(mp_is_acceptable_password("tab\tinside"));
+    assert_false(mp_is_acceptable_password("\b\n\r\177INCORRECT")); /* sshd's probe */
+    assert_false(mp_is_acceptable_password("line\nbreak"));
+    assert_false(mp_is_acceptable_password("del\177"));
 }
 
 static void ids_and_otp(void **state)
