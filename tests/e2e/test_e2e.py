@@ -45,7 +45,8 @@ LABADMIN_PASSWORD = "labadmin-local-Pw-7"
 CONF = "/etc/medplum/pam_medplum.conf"
 CACHE_DIR = "/var/lib/pam_medplum"
 TIME_BUDGET = 170
-PRACTITIONER_NAMES = {"alice": "Alice Smith", "carol": "Carol White", "erin": "Erin Green"}
+PRACTITIONER_NAMES = {"alice": "Alice Smith", "carol": "Carol White", "erin": "Erin Green",
+                      "nina": "Nina New"}
 
 
 def build_dir():
@@ -688,6 +689,34 @@ class E2E:
         check(st.st_uid == uid, "pam_mkhomedir made /home/alice owned by %d" % uid)
         self.one_decision(mark, "alice", "accepted")
 
+    def test_login_member_added_after_sync(self):
+        """A member added in Medplum after the last sync is not in NSS yet.
+        sshd refuses such a name outright (it never gets to PAM with the real
+        password); /bin/login asks PAM first, so the console login is where a
+        new member can log in before the next sync -- if the module adds them
+        to the cache on success."""
+        self.need_nss()
+        ids = self.srv.control.post("/user", email="nina@example.com", password=password("nina"),
+                                    project=LAB_NORTH, given="Nina", family="New")
+        check(ids, "user created")
+        check(sh(["getent", "passwd", "nina"], check=False).returncode == 2, "nina not in NSS yet")
+        mark, _ = self.fresh()
+        res = timed(["expect", "-f", LOGIN_EXP, "--", "nina"],
+                    env={"E2E_PASSWORD": password("nina")})
+        lines = decisions(self.sys.syslog.since(mark), "nina")
+        check(res.rc == 0 and "E2E-ID uid=" in res.out,
+              "console login of a member added after the sync: %r; decisions: %s"
+              % (res, lines))
+        self.check_mapped_text(res.out, "nina")
+        self.one_decision(mark, "nina", "accepted")
+        # Now in NSS: sshd takes her too.
+        res = self.ssh("nina", password("nina"))
+        self.check_mapped(res, "nina")
+
+    def check_mapped_text(self, out, user):
+        ident = self.expected_id(user)
+        check(ident in out, "id %r not in %r" % (ident, out[-400:]))
+
     # ---- local account while Medplum is away ------------------------------------------------
 
     def local_logins(self, what):
@@ -888,10 +917,10 @@ class E2E:
         """No password, client secret or token in syslog, the sshd log, or the
         server request log outside request bodies (and the Authorization
         header, where a token belongs)."""
-        secrets = {password(u) for u in ("alice", "carol", "erin", "frank", "hana", "bob")}
-        secrets |= {"not-alices-pw-password", "not-alices-pw-keyboard-interactive",
-                    "not-alices-pw-su", "not-alices-pw-pkg", "not-alices-pw-offline", "zed-password-1", LABADMIN_PASSWORD,
-                    self.client_secret(HOST_SYNC_ADMIN)}
+        secrets = {password(u) for u in ("alice", "carol", "erin", "frank", "hana", "bob", "nina")}
+        secrets |= {"not-alices-pw-" + s for s in ("password", "keyboard-interactive", "su",
+                                                   "pkg", "offline")}
+        secrets |= {"zed-password-1", LABADMIN_PASSWORD, self.client_secret(HOST_SYNC_ADMIN)}
         self.save_requests()
         self.srv.clear_log()
         reqs = self.all_requests
@@ -945,6 +974,7 @@ TESTS = [
     "su_wrong_password",
     "su_root_into_revoked",
     "login_pty",
+    "login_member_added_after_sync",
     "local_account_server_stopped",
     "local_account_server_hangs",
     "offline_after_login",
