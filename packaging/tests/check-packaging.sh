@@ -379,8 +379,11 @@ check "unconfigured host: the refusal is quick (${ms} ms, no network)" test "$ms
 if file -b "$R/usr/sbin/medplumctl" | grep -q ELF; then
     in_root medplumctl --help > "$T/ctl.log" 2>&1
     check "medplumctl --help" test $? -eq 0 || indent < "$T/ctl.log"
-    in_root medplumctl check-config > "$T/ctl.log" 2>&1
-    check "medplumctl check-config fails on the unconfigured shipped file" test $? -ne 0
+    in_root medplumctl check-config --sync > "$T/ctl.log" 2>&1
+    rc=$?
+    # medplum-sync.service's ExecCondition: 1-254 skips the run, 255 fails it.
+    check "medplumctl check-config --sync on the shipped file: exit 1 (sync skipped, rc $rc)" \
+        test "$rc" -eq 1
 else
     skipped "medplumctl is not built yet"
 fi
@@ -425,6 +428,9 @@ EOF
         chmod 0600 "$R/etc/medplum/host-client-secret"
         printf '%s\n' "host_client_id = de300000-0000-4000-8000-000000000202" \
             "host_client_secret_file = /etc/medplum/host-client-secret" >> "$R/etc/medplum/pam_medplum.conf"
+        in_root medplumctl check-config --sync > "$T/ctl.log" 2>&1
+        check "medplumctl check-config --sync: configured host passes (the timer would sync)" \
+            test $? -eq 0 || indent < "$T/ctl.log"
         in_root medplumctl sync > "$T/sync.log" 2>&1
         check "medplumctl sync in the chroot" test $? -eq 0 || indent < "$T/sync.log"
         check "after sync: getent passwd demo" in_root sh -c 'getent passwd demo >/dev/null'
