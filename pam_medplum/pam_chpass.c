@@ -272,7 +272,7 @@ static int update(struct chpass_ctx *c)
     if (ret != PAM_SUCCESS)
         goto out;
     if (!mp_is_acceptable_password(new_password)) {
-        pam_glue_tell(c->pamh, c->flags, true, "The new password is empty or too long.");
+        pam_glue_tell(c->pamh, c->flags, true, "The new password is empty, too long or contains control characters.");
         ret = PAM_AUTHTOK_ERR;
         goto out;
     }
