@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -12,7 +13,16 @@ struct mp_http {
     CURL *curl;
     const struct mp_config *cfg;
     const mp_logger *log;
+    long budget_ms; /* network time left for this transaction */
 };
+
+static long monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 struct body_buffer {
     char *data;
@@ -34,6 +44,14 @@ mp_http *mp_http_open(const struct mp_config *cfg, const mp_logger *log)
     }
     http->cfg = cfg;
     http->log = log;
+    /*
+     * `timeout` bounds each request; the whole transaction (a login is 3-5
+     * requests) gets twice that in network time, so a server that answers
+     * every request just under the timeout still cannot hold a login past
+     * sshd's LoginGraceTime.  Time spent waiting for the user (the MFA
+     * prompt) is not counted: only time inside mp_http_perform is.
+     */
+    http->budget_ms = cfg->timeout * 2000;
     return http;
 }
 
@@ -186,7 +204,9 @@ static int set_common_options(mp_http *http, struct body_buffer *body,
         rc |= curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_file);
     rc |= curl_easy_setopt(c, CURLOPT_PROXY, ""); /* ignore *_proxy variables */
     rc |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, cfg->connect_timeout);
-    rc |= curl_easy_setopt(c, CURLOPT_TIMEOUT, cfg->timeout);
+    rc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                           http->budget_ms < cfg->timeout * 1000 ? http->budget_ms
+                                                                 : cfg->timeout * 1000);
     rc |= curl_easy_setopt(c, CURLOPT_MAXFILESIZE, (long)MP_HTTP_MAX_BODY);
     rc |= curl_easy_setopt(c, CURLOPT_USERAGENT, "pam_medplum/" MP_VERSION " (Linux)");
     rc |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_body);
@@ -202,11 +222,18 @@ int mp_http_perform(mp_http *http, const struct mp_http_request *req, struct mp_
     struct body_buffer body = {0};
     struct curl_slist *headers = NULL;
     char *url = NULL;
+    long started;
     CURLcode rc;
     int ret = -1;
 
     memset(resp, 0, sizeof(*resp));
     resp->net = MP_NET_INTERNAL;
+    if (http->budget_ms <= 0) {
+        resp->net = MP_NET_TIMEOUT;
+        snprintf(resp->error, sizeof(resp->error),
+                 "network time for this login used up (2 x timeout)");
+        goto out;
+    }
     url = build_url(http->cfg, req->path);
     if (url == NULL) {
         resp->net = MP_NET_PROTOCOL;
@@ -238,7 +265,9 @@ int mp_http_perform(mp_http *http, const struct mp_http_request *req, struct mp_
     }
     curl_easy_setopt(http->curl, CURLOPT_HTTPHEADER, headers);
 
+    started = monotonic_ms();
     rc = curl_easy_perform(http->curl);
+    http->budget_ms -= monotonic_ms() - started;
     resp->net = map_curl_error(rc, body.too_large);
     if (resp->net != MP_NET_OK) {
         snprintf(resp->error, sizeof(resp->error), "%.150s",

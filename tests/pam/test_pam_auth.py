@@ -212,6 +212,18 @@ class Suite:
         check(2.5 <= res.elapsed < 6, f"took {res.elapsed:.1f}s (timeout 3)")
         check(res.log_has("timeout"), f"log: {res.syslog}")
 
+    def test_slow_server_bounded_per_login(self):
+        # Each answer comes just inside the per-request timeout; the login as
+        # a whole still ends within 2 x timeout of network time.
+        self.env.write_config(timeout=2, extra="offline_ttl = 0\n")
+        self.srv.set_fault("delay", seconds=1.5)
+        res = self.login("erin", "erin-password-1", extra_stdin=totp(ERIN_SECRET) + "\n")
+        self.srv.reset()
+        check_pam(res, "PAM_AUTHINFO_UNAVAIL", "slow server")
+        check(res.elapsed < 5, f"took {res.elapsed:.1f}s (budget 4s)")
+        check(paths(self.srv) == ["/auth/login", "/auth/mfa/verify", "/oauth2/token"],
+              f"requests: {paths(self.srv)}")
+
     def test_tls_from_other_ca(self):
         self.env.write_config(ca_file=self.srv.other_ca_file)
         res = self.login("alice", "alice-password-1")
