@@ -415,6 +415,13 @@ EOF
         check "demo user: a wrong password is refused" test $? -ne 0
         pamtest inactive inactive-password-1 authenticate
         check "inactive member: refused" test $? -ne 0
+        # Second factor: pamtester answers the code prompt from the next line.
+        code=$(python3 tests/server/totp.py DEMOMFATOTPSECRT)
+        pamtest mfa "$(printf 'mfa-password-1\n%s' "$code")" authenticate
+        check "MFA user: password + TOTP code accepted through common-auth" test $? -eq 0 ||
+            indent < "$T/pamtester.log"
+        pamtest mfa "$(printf 'mfa-password-1\n000000')" authenticate
+        check "MFA user: a wrong code is refused" test $? -ne 0
         check "demo user: known to NSS after the login (getent passwd demo)" \
             in_root sh -c 'getent passwd demo >/dev/null' ||
             ls -lR "$R/var/lib/pam_medplum" 2>&1 | indent
