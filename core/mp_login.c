@@ -47,12 +47,14 @@ static void decide(struct flow *f, mp_status st, const char *reason)
 static void decide_from_response(struct flow *f, const struct mp_http_response *resp)
 {
     char reason[256];
-    mp_status st = mp_outcome_classify(resp, reason, sizeof(reason));
+    enum mp_denial denial;
+    mp_status st = mp_outcome_classify_detail(resp, reason, sizeof(reason), &denial);
 
     if (st == MP_OK) {
         st = MP_ERROR;
         snprintf(reason, sizeof(reason), "unexpected answer from Medplum");
     }
+    f->result->membership_inactive = denial == MP_DENIAL_MEMBERSHIP_INACTIVE;
     if (resp->net == MP_NET_OK && resp->status == 429)
         f->result->retry_after = mp_retry_after(resp->body, resp->body_len, resp->ratelimit);
     decide(f, st, reason);

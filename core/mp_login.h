@@ -47,7 +47,8 @@ struct mp_login_result {
     char profile_display[128];
     char membership_id[64];
     bool mfa_used;
-    long retry_after;   /* seconds, after a 429 */
+    bool membership_inactive; /* Medplum said so explicitly ("Profile not active") */
+    long retry_after;         /* seconds, after a 429 */
     char *access_token; /* only with keep_session; wipe with mp_login_result_clear */
 };
 

@@ -17,4 +17,14 @@
 
 mp_status mp_outcome_classify(const struct mp_http_response *resp, char *reason, size_t reason_len);
 
+/* What a "no" says about the membership, where Medplum is explicit. */
+enum mp_denial {
+    MP_DENIAL_OTHER = 0,
+    MP_DENIAL_MEMBERSHIP_INACTIVE, /* "Profile not active" */
+};
+
+/* As mp_outcome_classify, also telling which kind of "no" it was. */
+mp_status mp_outcome_classify_detail(const struct mp_http_response *resp, char *reason,
+                                     size_t reason_len, enum mp_denial *denial);
+
 #endif

@@ -46,6 +46,11 @@ void pam_medplum_after_login(pam_handle_t *pamh, const struct mp_config *cfg,
     case MP_DENIED:
         if (mp_state_forget_verifier(cfg->cache_dir, user, log) != 0)
             pam_syslog(pamh, LOG_ERR, "user %s: cannot delete the offline verifier", user);
+        /* A password attempt is a chance to learn a revocation: key logins,
+         * su and sudo -u are then refused by the account phase at once. */
+        if (r->membership_inactive &&
+            mp_state_set_membership(cfg->cache_dir, user, MP_MEMBERSHIP_INACTIVE, now, log) != 0)
+            pam_syslog(pamh, LOG_ERR, "user %s: cannot record the inactive membership", user);
         break;
     case MP_UNAVAILABLE:
         mp_backoff_failure(cfg, now, r->retry_after, r->reason, log);

@@ -113,6 +113,20 @@ class Suite:
         # ... and the verifier went with it.
         check(self.env.user_state("alice")["has_verifier"] == "0", "verifier dropped")
 
+    def test_revocation_learned_from_password_attempt(self):
+        # Medplum says "Profile not active" to a password login: from then on
+        # key logins, su and sudo -u are refused too, without waiting for a sync.
+        self.fresh(host=True)
+        self.login()
+        self.srv.control.post("/membership", email="alice@example.com", active=False)
+        res = self.env.pamtester("alice", ["authenticate"], stdin="alice-password-1\n")
+        check_pam(res, "PAM_AUTH_ERR", "password login of the revoked alice")
+        self.srv.clear_log()
+        res = self.acct("alice")
+        check_pam(res, "PAM_PERM_DENIED", "account phase after the refused password")
+        check(res.log_has("account denied: membership inactive (known state"), res.syslog)
+        self.no_request("learned from the password attempt")
+
     def test_revoked_seen_by_live_check_after_max_age(self):
         self.fresh(host=True)
         self.login()

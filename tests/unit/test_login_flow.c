@@ -355,6 +355,7 @@ static void inactive_membership_denied(void **state)
 
     assert_int_equal(run(&s, NULL, &r), MP_DENIED);
     assert_non_null(strstr(r.reason, "membership inactive"));
+    assert_true(r.membership_inactive);
 }
 
 static void wrong_password_denied(void **state)
@@ -364,6 +365,7 @@ static void wrong_password_denied(void **state)
 
     assert_int_equal(run(&s, NULL, &r), MP_DENIED);
     assert_non_null(strstr(r.reason, "wrong password"));
+    assert_false(r.membership_inactive);
     assert_string_equal(r.user_message, "");
 }
 
