@@ -110,4 +110,34 @@ for f in system-auth password-auth nsswitch.conf README REQUIREMENTS; do
     check "authselect profile has $f" grep -qx "/usr/share/authselect/vendor/medplum/$f" "$T/rpm-only"
 done
 
+# Scriptlets: install into and erase from the Debian chroot base of
+# check-packaging (an overlay, thrown away), with the scriptlets run there.
+BASE=${PAM_MEDPLUM_TEST_CACHE:-/var/cache/pam-medplum-test}/bookworm-minbase-v1
+if [ "$(id -u)" -ne 0 ]; then
+    skipped "rpm -i/-e of the package: needs root"
+elif ! [ -e "$BASE/.complete" ]; then
+    skipped "rpm -i/-e of the package: no chroot base yet (make check-packaging creates it)"
+else
+    mkdir -p "$T/ov/u" "$T/ov/w" "$T/ov/root"
+    unshare --mount --propagation private bash -c '
+        set -u
+        R=$2/ov/root
+        mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/ov/u,workdir=$2/ov/w" "$R" || exit 1
+        db="--root $R --dbpath /var/lib/rpm-check"
+        rpm $db -i --nodeps "$3" > "$2/rpm-i.log" 2>&1 || { echo "rpm -i failed"; exit 1; }
+        stat -c "%a %U %n" "$R/etc/medplum/pam_medplum.conf" "$R/var/lib/pam_medplum"             "$R/var/lib/pam_medplum/private" | sed "s,$R,," > "$2/rpm-modes"
+        touch "$R/var/lib/pam_medplum/accounts.db"
+        rpm $db -e pam_medplum > "$2/rpm-e.log" 2>&1 || { echo "rpm -e failed"; exit 1; }
+        for p in /etc/medplum /var/lib/pam_medplum "/usr/lib64/security/pam_medplum.so"; do
+            [ -e "$R$p" ] && echo "left after erase: $p"
+        done
+        exit 0
+    ' rpmtest "$BASE" "$T" "$rpmfile" > "$T/rpm-root.log" 2>&1
+    check "rpm -i and rpm -e in a chroot: scriptlets run, erase removes config and cache" \
+        test $? -eq 0 -a ! -s "$T/rpm-root.log" || indent < "$T/rpm-root.log"
+    check "rpm -i: conffile 0600, cache dirs 0755/0700" test "$(cat "$T/rpm-modes" 2>/dev/null)" = \
+        "$(printf '600 root /etc/medplum/pam_medplum.conf\n755 root /var/lib/pam_medplum\n700 root /var/lib/pam_medplum/private')" ||
+        indent < "$T/rpm-modes"
+fi
+
 finish
