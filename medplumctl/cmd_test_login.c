@@ -76,12 +76,14 @@ static char *ask(const char *prompt)
     tty = fopen("/dev/tty", "r+e");
     if (tty == NULL)
         return NULL;
-    fprintf(tty, "%s", prompt);
-    fflush(tty);
+    /* Echo off before the prompt: TCSAFLUSH drops typed-ahead input, which
+     * must not include an answer typed in response to the prompt. */
     tcgetattr(fileno(tty), &old);
     quiet = old;
     quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
     tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+    fprintf(tty, "%s", prompt);
+    fflush(tty);
     answer = read_line(tty);
     tcsetattr(fileno(tty), TCSAFLUSH, &old);
     fputc('\n', tty);
@@ -194,8 +196,9 @@ static int run_login(struct ctl *c, const char *user, const struct mp_account *a
     if (result.user_message[0] != '\0')
         printf("  the user is told: %s\n", result.user_message);
     if (st == MP_OK)
-        printf("  profile %s (%s), membership %s%s\n", result.profile, result.profile_display,
-               result.membership_id, result.mfa_used ? ", with MFA" : "");
+        printf("  profile %s (%s)%s%s%s\n", result.profile, result.profile_display,
+               result.membership_id[0] ? ", membership " : "", result.membership_id,
+               result.mfa_used ? ", with MFA" : "");
     if (result.retry_after > 0)
         printf("  Medplum asks to wait %ld s\n", result.retry_after);
     mp_login_result_clear(&result);

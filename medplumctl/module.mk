@@ -2,6 +2,7 @@
 #
 #   make check-sync        cmocka unit tests of the mapping + sync against the test server
 #   make check-medplumctl  every medplumctl command against the test server
+#   make check-medplumctl-valgrind  both suites with medplumctl under valgrind
 
 MEDPLUMCTL := $(O)/medplumctl
 MEDPLUMCTL_SRCS := $(wildcard medplumctl/*.c)
@@ -36,7 +37,7 @@ ALL_TARGETS += $(SYNC_UNIT_TESTS)
 
 PYTHON ?= python3
 
-.PHONY: check-sync check-medplumctl
+.PHONY: check-sync check-medplumctl check-medplumctl-valgrind
 check-sync: $(SYNC_UNIT_TESTS) $(MEDPLUMCTL)
 	@rc=0; for t in $(SYNC_UNIT_TESTS); do $$t || rc=1; done; \
 	MP_BUILD=$(abspath $(O)) $(PYTHON) tests/sync/test_sync.py || rc=1; exit $$rc
@@ -44,4 +45,11 @@ check-sync: $(SYNC_UNIT_TESTS) $(MEDPLUMCTL)
 check-medplumctl: $(MEDPLUMCTL)
 	MP_BUILD=$(abspath $(O)) $(PYTHON) tests/medplumctl/test_medplumctl.py
 
-CHECK_SUITES += check-sync check-medplumctl
+# Both integration suites with medplumctl under valgrind (memory errors and
+# definite leaks fail the command).
+check-medplumctl-valgrind: $(MEDPLUMCTL)
+	@rc=0; MP_BUILD=$(abspath $(O)) MP_VALGRIND=1 $(PYTHON) tests/sync/test_sync.py || rc=1; \
+	MP_BUILD=$(abspath $(O)) MP_VALGRIND=1 $(PYTHON) tests/medplumctl/test_medplumctl.py || rc=1; \
+	exit $$rc
+
+CHECK_SUITES += check-sync check-medplumctl check-medplumctl-valgrind

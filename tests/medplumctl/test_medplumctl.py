@@ -6,11 +6,12 @@ failed sync), test-login (password, MFA, wrong password, local user, server
 down), cache list/purge, the non-root rule, and that no secret is ever printed.
 """
 
-import json
 import os
+import pty
 import shutil
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "sync"))
@@ -193,6 +194,32 @@ class Suite:
         check("Password:" in res.err, "prompt shown")
         check(not os.path.exists(os.path.join(self.env.cache_dir, "accounts.db")),
               "test-login records nothing")
+
+    def test_login_terminal(self):
+        # On a terminal the password is read from /dev/tty with echo off.
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.environ.update(self.env.env())
+            os.execv(os.path.join(build_dir(), "medplumctl"),
+                     ["medplumctl", "--config", self.env.config, "test-login", "alice"])
+        out = b""
+        try:
+            deadline = time.monotonic() + 20
+            while b"Password:" not in out and time.monotonic() < deadline:
+                out += os.read(fd, 1024)
+            os.write(fd, b"alice-password-1\n")
+            while True:
+                data = os.read(fd, 1024)
+                if not data:
+                    break
+                out += data
+        except OSError:
+            pass  # EIO once the child has exited
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        text = out.decode("utf-8", "replace")
+        OUTPUTS.append((("test-login", "tty"), text))
+        check(os.waitstatus_to_exitcode(status) == 0 and "decision: ACCEPT" in text, text)
 
     def test_login_bound_by_cache(self):
         check(run(self.env, "sync").rc == 0, "sync")

@@ -133,6 +133,10 @@ class SyncEnv:
 
     def ctl(self, *args, stdin="", env=None, config=True, preexec=None, timeout=120):
         cmd = [os.path.join(build_dir(), "medplumctl")]
+        if os.environ.get("MP_VALGRIND"):
+            # Memory errors and definite leaks fail the command (exit 99).
+            cmd = ["valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite",
+                   "--error-exitcode=99"] + cmd
         if config:
             cmd += ["--config", self.config]
         cmd += list(args)
