@@ -8,14 +8,18 @@ server received (its request log).  The paging test runs against a fixture
 generated at test time (lab.json plus 2,500 members).
 """
 
+import base64
 import copy
 import json
 import os
 import resource
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 import uuid
 from urllib.parse import parse_qs
 
@@ -41,6 +45,25 @@ def lab_north_members():
 
 def fhir_requests(srv):
     return [r for r in srv.requests() if r["path"].startswith("/fhir/")]
+
+
+def fhir(srv, method, path, body=None, client="admin", want_status=False):
+    """A FHIR call with a client's Basic credentials (test setup, not the code under test)."""
+    ctx = ssl.create_default_context(cafile=srv.ca_file)
+    req = urllib.request.Request(srv.base_url + "fhir/R4/" + path, method=method,
+                                 data=json.dumps(body).encode() if body else None)
+    req.add_header("Authorization", "Basic " + base64.b64encode(
+        ("%s:%s" % CLIENTS[client]).encode()).decode())
+    req.add_header("Content-Type", "application/fhir+json")
+    try:
+        with urllib.request.urlopen(req, context=ctx) as resp:
+            out = (resp.status, json.loads(resp.read()))
+    except urllib.error.HTTPError as e:
+        out = (e.code, None)
+    if want_status:
+        return out
+    check(out[0] == 200, f"{method} {path}: HTTP {out[0]}")
+    return out[1]
 
 
 def sync_ok(env, *args):
@@ -133,6 +156,21 @@ class Suite:
         want = expected_uids(lab_north_members())
         alice_pid = users["alice"]["profile"].split("/")[1]
         check(users["alice"]["uid"] == want[alice_pid], "same uid function in both modes")
+
+    def test_recommended_policy(self):
+        """The documented host setup: admin membership + Practitioner-readonly policy
+        (pam-directory-sync): memberships readable, anything else refused."""
+        ro_id = CLIENTS["readonly"][0]
+        found = fhir(self.srv, "GET", "ProjectMembership?profile=ClientApplication/" + ro_id)
+        membership = found["entry"][0]["resource"]
+        check(membership.get("accessPolicy"), "fixture: the client has the policy")
+        membership["admin"] = True
+        fhir(self.srv, "PUT", "ProjectMembership/" + membership["id"], membership)
+        self.fresh(client="readonly")
+        j = sync_ok(self.env).json
+        check(j["source"] == "memberships" and j["users"] == len(LAB_NORTH_USERS), f"{j}")
+        status, _ = fhir(self.srv, "GET", "Patient", client="readonly", want_status=True)
+        check(status == 403, f"Patient search with the host client: {status}")
 
     # ---- Basic auth and secret rotation ----
 
