@@ -35,8 +35,7 @@ static bool fresh(const struct mp_config *cfg, const struct mp_user_state *st, i
 
 /* Step 2; returns true when it produced a decision. */
 static bool live_check(const struct mp_config *cfg, const struct mp_acct_request *req,
-                       struct mp_acct_result *r, char *why, size_t why_len,
-                       const mp_logger *log)
+                       struct mp_acct_result *r, char *why, size_t why_len, const mp_logger *log)
 {
     enum mp_membership_state s;
     char reason[256];
@@ -48,8 +47,7 @@ static bool live_check(const struct mp_config *cfg, const struct mp_acct_request
         return false;
     }
     if (mp_backoff_active(cfg, req->now, &remaining, log)) {
-        snprintf(why, why_len, "Medplum unreachable recently; no live check for %ld s",
-                 remaining);
+        snprintf(why, why_len, "Medplum unreachable recently; no live check for %ld s", remaining);
         return false;
     }
     st = mp_membership_lookup(cfg, req->transport, req->profile, &s, reason, sizeof(reason), log);

@@ -37,10 +37,10 @@ struct mp_acct_result {
     const char *user_message;            /* for the user on denial */
 };
 
-#define MP_MSG_MEMBERSHIP_ENDED \
+#define MP_MSG_MEMBERSHIP_ENDED                                                                    \
     "Your Medplum membership for this workstation's project has ended; access is denied."
-#define MP_MSG_MEMBERSHIP_UNKNOWN \
-    "Your Medplum membership cannot be verified right now; access is denied. Log in with " \
+#define MP_MSG_MEMBERSHIP_UNKNOWN                                                                  \
+    "Your Medplum membership cannot be verified right now; access is denied. Log in with "         \
     "your password, or try again when the Medplum server is reachable."
 
 void mp_acct_decide(const struct mp_config *cfg, const struct mp_acct_request *req,

@@ -76,7 +76,8 @@ void mp_backoff_failure(const struct mp_config *cfg, int64_t now, long retry_aft
     struct failure_ctx c = {cfg, now, retry_after, reason};
 
     if (mp_state_update_backoff(cfg->cache_dir, apply_failure, &c, log) != 0)
-        mp_log(log, LOG_WARNING, "cannot record the network failure; the next login will "
+        mp_log(log, LOG_WARNING,
+               "cannot record the network failure; the next login will "
                "try the network again");
 }
 

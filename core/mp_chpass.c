@@ -29,19 +29,22 @@ static void explain(const struct mp_http_response *resp, struct mp_chpass_result
 
     if (resp->net == MP_NET_OK && resp->status == 500) {
         snprintf(r->user_message, sizeof(r->user_message), "%s", MP_MSG_HIBP_UNREACHABLE);
-        snprintf(r->reason, sizeof(r->reason), "Medplum answered HTTP 500 to the password "
+        snprintf(r->reason, sizeof(r->reason),
+                 "Medplum answered HTTP 500 to the password "
                  "change (5.0.10 does when Have I Been Pwned is unreachable)");
         r->status = MP_ERROR; /* not an outage: retrying at once will not help */
         return;
     }
     if (r->status == MP_UNAVAILABLE) {
-        snprintf(r->user_message, sizeof(r->user_message), "Your password was not changed: "
+        snprintf(r->user_message, sizeof(r->user_message),
+                 "Your password was not changed: "
                  "the Medplum server cannot be reached; please try again later.");
         return;
     }
     if (resp->net == MP_NET_OK && resp->status == 401) {
         r->status = MP_ERROR;
-        snprintf(r->user_message, sizeof(r->user_message), "Your password was not changed: "
+        snprintf(r->user_message, sizeof(r->user_message),
+                 "Your password was not changed: "
                  "the Medplum session ended before the change; please try again.");
         return;
     }
@@ -51,7 +54,8 @@ static void explain(const struct mp_http_response *resp, struct mp_chpass_result
                  "Medplum did not accept the new password: %s", text);
         return;
     }
-    snprintf(r->user_message, sizeof(r->user_message), "Your password was not changed: "
+    snprintf(r->user_message, sizeof(r->user_message),
+             "Your password was not changed: "
              "Medplum answered unexpectedly; contact your administrator if this persists.");
 }
 

@@ -23,11 +23,11 @@ struct mp_chpass_result {
     char user_message[512]; /* for the user ("" on success) */
 };
 
-#define MP_MSG_HIBP_UNREACHABLE                                                          \
-    "Your password was not changed: the Medplum server failed (HTTP 500) while checking " \
-    "the new password. Medplum checks every new password against the Have I Been Pwned " \
-    "breach list and fails when it cannot reach that service, which is normal on sites " \
-    "without internet access. Ask your administrator to change it in Medplum, or try "   \
+#define MP_MSG_HIBP_UNREACHABLE                                                                    \
+    "Your password was not changed: the Medplum server failed (HTTP 500) while checking "          \
+    "the new password. Medplum checks every new password against the Have I Been Pwned "           \
+    "breach list and fails when it cannot reach that service, which is normal on sites "           \
+    "without internet access. Ask your administrator to change it in Medplum, or try "             \
     "again once the server can reach api.pwnedpasswords.com."
 
 mp_status mp_chpass_run(const struct mp_transport *transport, const char *access_token,

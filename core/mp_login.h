@@ -49,7 +49,7 @@ struct mp_login_result {
     bool mfa_used;
     bool membership_inactive; /* Medplum said so explicitly ("Profile not active") */
     long retry_after;         /* seconds, after a 429 */
-    char *access_token; /* only with keep_session; wipe with mp_login_result_clear */
+    char *access_token;       /* only with keep_session; wipe with mp_login_result_clear */
 };
 
 /* The one message for every "no", so the answer never tells whether an

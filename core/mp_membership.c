@@ -39,9 +39,8 @@ static bool ours(const struct mp_config *cfg, const char *profile, const cJSON *
 }
 
 mp_status mp_membership_from_bundle(const struct mp_config *cfg, const char *profile,
-                                    const char *body, size_t len,
-                                    enum mp_membership_state *state, char *reason,
-                                    size_t reason_len)
+                                    const char *body, size_t len, enum mp_membership_state *state,
+                                    char *reason, size_t reason_len)
 {
     cJSON *root = mp_json_parse_object(body, len);
     const cJSON *entries, *e;
@@ -72,8 +71,9 @@ mp_status mp_membership_from_bundle(const struct mp_config *cfg, const char *pro
         else
             active++;
     }
-    *state = active ? MP_MEMBERSHIP_ACTIVE : inactive ? MP_MEMBERSHIP_INACTIVE
-                                                      : MP_MEMBERSHIP_ABSENT;
+    *state = active     ? MP_MEMBERSHIP_ACTIVE
+             : inactive ? MP_MEMBERSHIP_INACTIVE
+                        : MP_MEMBERSHIP_ABSENT;
     snprintf(reason, reason_len, "membership %s (live check: %d active, %d inactive)",
              mp_membership_state_name(*state), active, inactive);
     st = MP_OK;
@@ -107,8 +107,8 @@ static mp_status search(const struct mp_config *cfg, const struct mp_transport *
 }
 
 mp_status mp_membership_lookup(const struct mp_config *cfg, const struct mp_transport *transport,
-                               const char *profile, enum mp_membership_state *state,
-                               char *reason, size_t reason_len, const mp_logger *log)
+                               const char *profile, enum mp_membership_state *state, char *reason,
+                               size_t reason_len, const mp_logger *log)
 {
     struct mp_hostauth ha;
     mp_status st;

@@ -30,13 +30,12 @@ bool mp_membership_can_check(const struct mp_config *cfg);
 /* MP_OK with *state set, MP_UNAVAILABLE (could not ask: back off) or
  * MP_ERROR; reason says why for the log. */
 mp_status mp_membership_lookup(const struct mp_config *cfg, const struct mp_transport *transport,
-                               const char *profile, enum mp_membership_state *state,
-                               char *reason, size_t reason_len, const mp_logger *log);
+                               const char *profile, enum mp_membership_state *state, char *reason,
+                               size_t reason_len, const mp_logger *log);
 
 /* Interprets a search Bundle (exposed for the unit tests). */
 mp_status mp_membership_from_bundle(const struct mp_config *cfg, const char *profile,
-                                    const char *body, size_t len,
-                                    enum mp_membership_state *state, char *reason,
-                                    size_t reason_len);
+                                    const char *body, size_t len, enum mp_membership_state *state,
+                                    char *reason, size_t reason_len);
 
 #endif

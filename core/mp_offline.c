@@ -66,12 +66,16 @@ void mp_offline_login(const struct mp_config *cfg, const char *user, const char 
     }
     if (!mp_verifier_check(verifier, password)) {
         r->outcome = MP_OFFLINE_WRONG_PASSWORD;
-        snprintf(r->reason, sizeof(r->reason), "offline: wrong password (%u of %lu failures "
-                 "in a row)", st.offline_failures + 1, cfg->offline_max_failures);
+        snprintf(r->reason, sizeof(r->reason),
+                 "offline: wrong password (%u of %lu failures "
+                 "in a row)",
+                 st.offline_failures + 1, cfg->offline_max_failures);
     } else {
         r->outcome = MP_OFFLINE_OK;
-        snprintf(r->reason, sizeof(r->reason), "offline: password matches the verifier of the "
-                 "online login %lld s ago", (long long)(now - st.last_online_login));
+        snprintf(r->reason, sizeof(r->reason),
+                 "offline: password matches the verifier of the "
+                 "online login %lld s ago",
+                 (long long)(now - st.last_online_login));
         if (mp_state_offline_succeeded(cfg->cache_dir, user, log) != 0)
             mp_log(log, LOG_WARNING, "user %s: cannot reset the offline failure count", user);
     }

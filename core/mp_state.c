@@ -142,8 +142,8 @@ static bool user_field(struct user_record *r, const char *k, const char *v)
     if (strcmp(k, "profile") == 0)
         return copy_checked(s->profile, sizeof(s->profile), v, valid_profile);
     if (strcmp(k, "verifier") == 0)
-        return (s->has_verifier = copy_checked(r->verifier, sizeof(r->verifier), v,
-                                               valid_verifier));
+        return (s->has_verifier =
+                    copy_checked(r->verifier, sizeof(r->verifier), v, valid_verifier));
     return true; /* unknown key: written by a newer version */
 }
 
@@ -237,8 +237,7 @@ static int load_user(int dfd, const char *name, struct user_record *r, const mp_
     return 0;
 }
 
-static int store_user(int dfd, const char *name, const struct user_record *r,
-                      const mp_logger *log)
+static int store_user(int dfd, const char *name, const struct user_record *r, const mp_logger *log)
 {
     const struct mp_user_state *s = &r->st;
     char text[MPS_MAX_FILE];
@@ -324,8 +323,8 @@ static int change_membership(struct user_record *r, bool existed, void *ctx)
     return 1;
 }
 
-int mp_state_set_membership(const char *cache_dir, const char *user,
-                            enum mp_membership_state state, int64_t now, const mp_logger *log)
+int mp_state_set_membership(const char *cache_dir, const char *user, enum mp_membership_state state,
+                            int64_t now, const mp_logger *log)
 {
     struct membership_change c = {state, now};
 
@@ -416,15 +415,14 @@ static int change_login(struct user_record *r, bool existed, void *ctx)
     s->last_online_login = c->now;
     s->mfa_user = c->mfa_user;
     s->offline_failures = 0;
-    if (c->profile != NULL && !copy_checked(s->profile, sizeof(s->profile), c->profile,
-                                            valid_profile))
+    if (c->profile != NULL &&
+        !copy_checked(s->profile, sizeof(s->profile), c->profile, valid_profile))
         s->profile[0] = '\0';
     return set_verifier(r, c->verifier) == 0 ? 1 : -1;
 }
 
 int mp_state_record_login(const char *cache_dir, const char *user, const char *profile,
-                          const char *verifier, bool mfa_user, int64_t now,
-                          const mp_logger *log)
+                          const char *verifier, bool mfa_user, int64_t now, const mp_logger *log)
 {
     struct login_change c = {profile, verifier, mfa_user, now};
 
@@ -595,8 +593,7 @@ static int store_backoff(int dfd, const struct mp_backoff_state *b, const mp_log
     return mps_write(dfd, BACKOFF_FILE, text, (size_t)n, log);
 }
 
-int mp_state_get_backoff(const char *cache_dir, struct mp_backoff_state *out,
-                         const mp_logger *log)
+int mp_state_get_backoff(const char *cache_dir, struct mp_backoff_state *out, const mp_logger *log)
 {
     int dfd, rc;
 

@@ -40,8 +40,10 @@ static int check_private_dir(int fd, const char *path, const mp_logger *log)
         return -1;
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        mp_log(log, LOG_ERR, "state: refusing %s: accessible by group or others (mode %04o, "
-               "must be 0700)", path, (unsigned)(st.st_mode & 07777));
+        mp_log(log, LOG_ERR,
+               "state: refusing %s: accessible by group or others (mode %04o, "
+               "must be 0700)",
+               path, (unsigned)(st.st_mode & 07777));
         return -1;
     }
     return 0;

@@ -104,8 +104,7 @@ int pam_medplum_acct_mgmt(pam_handle_t *pamh, int flags, const struct pam_medplu
     a.flags = flags;
     a.args = args;
     a.log = pam_glue_logger(pamh, args->debug);
-    if (pam_get_user(pamh, &a.user, NULL) != PAM_SUCCESS || a.user == NULL ||
-        a.user[0] == '\0')
+    if (pam_get_user(pamh, &a.user, NULL) != PAM_SUCCESS || a.user == NULL || a.user[0] == '\0')
         return PAM_USER_UNKNOWN;
     /* Local accounts keep working whatever Medplum or our files do. */
     if (mp_account_is_foreign(a.user, why, sizeof(why)))

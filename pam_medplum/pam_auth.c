@@ -89,8 +89,10 @@ static void tell_unavailable(struct auth_ctx *a, const char *reason, long retry_
 
     pam_syslog(a->pamh, LOG_ERR, "user %s: cannot authenticate: %s", a->user, reason);
     if (retry_after > 0) {
-        snprintf(msg, sizeof(msg), "Too many logins from this workstation; Medplum asks to "
-                 "wait %ld seconds before trying again.", retry_after);
+        snprintf(msg, sizeof(msg),
+                 "Too many logins from this workstation; Medplum asks to "
+                 "wait %ld seconds before trying again.",
+                 retry_after);
         pam_glue_tell(a->pamh, a->flags, true, msg);
     } else {
         pam_glue_tell(a->pamh, a->flags, true, MP_MSG_UNAVAILABLE);
@@ -102,12 +104,13 @@ static int report(struct auth_ctx *a, const struct mp_login_result *r)
 {
     switch (r->status) {
     case MP_OK:
-        pam_syslog(a->pamh, LOG_NOTICE, "user %s: accepted as %s (%s)%s", a->user,
-                   a->account.email, r->profile, r->mfa_used ? " with MFA" : "");
+        pam_syslog(a->pamh, LOG_NOTICE, "user %s: accepted as %s (%s)%s", a->user, a->account.email,
+                   r->profile, r->mfa_used ? " with MFA" : "");
         return PAM_SUCCESS;
     case MP_DENIED:
         pam_syslog(a->pamh, LOG_NOTICE, "user %s: denied: %s", a->user, r->reason);
-        pam_glue_tell(a->pamh, a->flags, true, r->user_message[0] ? r->user_message : MP_MSG_DENIED);
+        pam_glue_tell(a->pamh, a->flags, true,
+                      r->user_message[0] ? r->user_message : MP_MSG_DENIED);
         return PAM_AUTH_ERR;
     case MP_UNAVAILABLE:
         tell_unavailable(a, r->reason, r->retry_after);
@@ -117,16 +120,16 @@ static int report(struct auth_ctx *a, const struct mp_login_result *r)
     }
     pam_syslog(a->pamh, LOG_ERR, "user %s: denied: %s", a->user, r->reason);
     pam_glue_tell(a->pamh, a->flags, true,
-                  r->user_message[0] ? r->user_message : "Medplum login failed; contact your "
-                                                         "administrator if this persists.");
+                  r->user_message[0] ? r->user_message
+                                     : "Medplum login failed; contact your "
+                                       "administrator if this persists.");
     return PAM_AUTHINFO_UNAVAIL;
 }
 
 static int offline_or_unavailable(struct auth_ctx *a, const char *password, int64_t now,
                                   const char *why, long retry_after)
 {
-    int ret = pam_medplum_offline(a->pamh, a->flags, &a->cfg, &a->log, a->user, password, now,
-                                  why);
+    int ret = pam_medplum_offline(a->pamh, a->flags, &a->cfg, &a->log, a->user, password, now, why);
 
     if (ret == PAM_AUTHINFO_UNAVAIL)
         tell_unavailable(a, why, retry_after);
@@ -153,8 +156,8 @@ static int online_login(struct auth_ctx *a, const char *password, int64_t now)
     params.password = password;
     params.expected_profile = a->account.profile[0] ? a->account.profile : NULL;
     mp_login_run(&a->cfg, &transport, &conv, &a->log, &params, &result);
-    pam_medplum_after_login(a->pamh, &a->cfg, &a->log, a->user, a->account.email, password,
-                            &result, now);
+    pam_medplum_after_login(a->pamh, &a->cfg, &a->log, a->user, a->account.email, password, &result,
+                            now);
     if (mp_status_allows_offline(result.status))
         ret = offline_or_unavailable(a, password, now, result.reason, result.retry_after);
     else

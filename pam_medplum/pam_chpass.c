@@ -163,22 +163,22 @@ static int prelim_report(struct chpass_ctx *c, const struct mp_login_result *r)
     case MP_OK:
         return PAM_SUCCESS;
     case MP_DENIED:
-        pam_syslog(c->pamh, LOG_NOTICE, "user %s: password change refused: %s", c->user,
-                   r->reason);
+        pam_syslog(c->pamh, LOG_NOTICE, "user %s: password change refused: %s", c->user, r->reason);
         pam_glue_tell(c->pamh, c->flags, true,
                       r->user_message[0] ? r->user_message : MP_MSG_DENIED);
         return PAM_AUTH_ERR;
     case MP_UNAVAILABLE:
-        pam_syslog(c->pamh, LOG_ERR, "user %s: password change impossible: %s", c->user,
-                   r->reason);
-        pam_glue_tell(c->pamh, c->flags, true, "The Medplum server cannot be reached; your "
+        pam_syslog(c->pamh, LOG_ERR, "user %s: password change impossible: %s", c->user, r->reason);
+        pam_glue_tell(c->pamh, c->flags, true,
+                      "The Medplum server cannot be reached; your "
                       "password cannot be changed now. Please try again later.");
         return PAM_TRY_AGAIN;
     case MP_ERROR:
         break;
     }
     pam_syslog(c->pamh, LOG_ERR, "user %s: password change impossible: %s", c->user, r->reason);
-    pam_glue_tell(c->pamh, c->flags, true, "Medplum password change failed; contact your "
+    pam_glue_tell(c->pamh, c->flags, true,
+                  "Medplum password change failed; contact your "
                   "administrator if this persists.");
     return PAM_AUTHTOK_ERR;
 }
@@ -207,9 +207,12 @@ static int prelim(struct chpass_ctx *c)
     int ret;
 
     if (mp_backoff_active(&c->cfg, now, &remaining, &c->log)) {
-        pam_syslog(c->pamh, LOG_NOTICE, "user %s: password change impossible: Medplum "
-                   "unreachable recently (%ld s left)", c->user, remaining);
-        pam_glue_tell(c->pamh, c->flags, true, "The Medplum server cannot be reached; your "
+        pam_syslog(c->pamh, LOG_NOTICE,
+                   "user %s: password change impossible: Medplum "
+                   "unreachable recently (%ld s left)",
+                   c->user, remaining);
+        pam_glue_tell(c->pamh, c->flags, true,
+                      "The Medplum server cannot be reached; your "
                       "password cannot be changed now. Please try again later.");
         return PAM_TRY_AGAIN;
     }
@@ -248,8 +251,10 @@ static void refresh_verifier(struct chpass_ctx *c, const char *new_password)
     verifier = mp_verifier_make(new_password, &c->log);
     if (verifier == NULL ||
         mp_state_set_verifier(c->cfg.cache_dir, c->user, verifier, &c->log) != 0) {
-        pam_syslog(c->pamh, LOG_WARNING, "user %s: cannot refresh the offline verifier; "
-                   "removing it", c->user);
+        pam_syslog(c->pamh, LOG_WARNING,
+                   "user %s: cannot refresh the offline verifier; "
+                   "removing it",
+                   c->user);
         mp_state_forget_verifier(c->cfg.cache_dir, c->user, &c->log);
     }
     mp_secret_free(verifier);
@@ -272,7 +277,8 @@ static int update(struct chpass_ctx *c)
     if (ret != PAM_SUCCESS)
         goto out;
     if (!mp_is_acceptable_password(new_password)) {
-        pam_glue_tell(c->pamh, c->flags, true, "The new password is empty, too long or contains control characters.");
+        pam_glue_tell(c->pamh, c->flags, true,
+                      "The new password is empty, too long or contains control characters.");
         ret = PAM_AUTHTOK_ERR;
         goto out;
     }
@@ -284,14 +290,14 @@ static int update(struct chpass_ctx *c)
         refresh_verifier(c, new_password);
         pam_glue_tell(c->pamh, c->flags, false, "Your Medplum password has been changed.");
     } else {
-        pam_syslog(c->pamh, LOG_NOTICE, "user %s: password change failed: %s", c->user,
-                   r.reason);
+        pam_syslog(c->pamh, LOG_NOTICE, "user %s: password change failed: %s", c->user, r.reason);
         pam_glue_tell(c->pamh, c->flags, true, r.user_message);
         if (r.status == MP_UNAVAILABLE)
             mp_backoff_failure(&c->cfg, pam_medplum_now(), 0, r.reason, &c->log);
     }
-    ret = r.status == MP_OK ? PAM_SUCCESS : r.status == MP_UNAVAILABLE ? PAM_TRY_AGAIN
-                                                                       : PAM_AUTHTOK_ERR;
+    ret = r.status == MP_OK            ? PAM_SUCCESS
+          : r.status == MP_UNAVAILABLE ? PAM_TRY_AGAIN
+                                       : PAM_AUTHTOK_ERR;
     /* No session left behind; after a network failure the logout would only
      * wait for another timeout (the token then expires on its own). */
     if (r.status != MP_UNAVAILABLE)

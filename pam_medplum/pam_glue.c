@@ -118,8 +118,8 @@ int pam_glue_get_password(pam_handle_t *pamh, bool use_first_pass, bool try_firs
     return PAM_SUCCESS;
 }
 
-int pam_glue_load_config(pam_handle_t *pamh, int flags, const char *path,
-                         struct mp_config *cfg, const mp_logger *log)
+int pam_glue_load_config(pam_handle_t *pamh, int flags, const char *path, struct mp_config *cfg,
+                         const mp_logger *log)
 {
     if (mp_config_init(cfg) != 0)
         return PAM_BUF_ERR;

@@ -40,7 +40,7 @@ int pam_glue_get_password(pam_handle_t *pamh, bool use_first_pass, bool try_firs
  * or PAM_BUF_ERR) the problem is logged and the user told that the module
  * is misconfigured.  cfg must be released with mp_config_free in any case.
  */
-int pam_glue_load_config(pam_handle_t *pamh, int flags, const char *path,
-                         struct mp_config *cfg, const mp_logger *log);
+int pam_glue_load_config(pam_handle_t *pamh, int flags, const char *path, struct mp_config *cfg,
+                         const mp_logger *log);
 
 #endif

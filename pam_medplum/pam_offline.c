@@ -25,19 +25,21 @@ static void remember_login(pam_handle_t *pamh, const struct mp_config *cfg, cons
     char *verifier = cfg->offline_ttl > 0 ? mp_verifier_make(password, log) : NULL;
 
     mp_backoff_success(cfg, log);
-    if (mp_state_record_login(cfg->cache_dir, user, r->profile, verifier, r->mfa_used, now,
-                              log) != 0)
-        pam_syslog(pamh, LOG_WARNING, "user %s: cannot store the login state; offline "
-                   "login and key-based access will need the network", user);
+    if (mp_state_record_login(cfg->cache_dir, user, r->profile, verifier, r->mfa_used, now, log) !=
+        0)
+        pam_syslog(pamh, LOG_WARNING,
+                   "user %s: cannot store the login state; offline "
+                   "login and key-based access will need the network",
+                   user);
     mp_secret_free(verifier);
     /* So the name resolves (NSS) before the next sync; never fails a login. */
     if (mp_idmap_record_login(cfg, user, email, r->profile, r->profile_display, log) != 0)
         pam_syslog(pamh, LOG_WARNING, "user %s: cannot record the account in the cache", user);
 }
 
-void pam_medplum_after_login(pam_handle_t *pamh, const struct mp_config *cfg,
-                             const mp_logger *log, const char *user, const char *email,
-                             const char *password, const struct mp_login_result *r, int64_t now)
+void pam_medplum_after_login(pam_handle_t *pamh, const struct mp_config *cfg, const mp_logger *log,
+                             const char *user, const char *email, const char *password,
+                             const struct mp_login_result *r, int64_t now)
 {
     switch (r->status) {
     case MP_OK:
@@ -69,14 +71,16 @@ static void tell_offline(pam_handle_t *pamh, int flags, int64_t last_online)
 
     if (localtime_r(&t, &tm) != NULL)
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-    snprintf(msg, sizeof(msg), "The Medplum server cannot be reached: you are logged in "
-             "offline, with the password of your last online login (%s).", when);
+    snprintf(msg, sizeof(msg),
+             "The Medplum server cannot be reached: you are logged in "
+             "offline, with the password of your last online login (%s).",
+             when);
     pam_glue_tell(pamh, flags, false, msg);
 }
 
 int pam_medplum_offline(pam_handle_t *pamh, int flags, const struct mp_config *cfg,
-                        const mp_logger *log, const char *user, const char *password,
-                        int64_t now, const char *why)
+                        const mp_logger *log, const char *user, const char *password, int64_t now,
+                        const char *why)
 {
     struct mp_offline_result r;
 

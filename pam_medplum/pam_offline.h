@@ -28,12 +28,12 @@
  * its explicit no deletes the verifier, "could not ask" starts or extends
  * the backoff, anything else changes nothing.
  */
-void pam_medplum_after_login(pam_handle_t *pamh, const struct mp_config *cfg,
-                             const mp_logger *log, const char *user, const char *email,
-                             const char *password, const struct mp_login_result *r, int64_t now);
+void pam_medplum_after_login(pam_handle_t *pamh, const struct mp_config *cfg, const mp_logger *log,
+                             const char *user, const char *email, const char *password,
+                             const struct mp_login_result *r, int64_t now);
 
 int pam_medplum_offline(pam_handle_t *pamh, int flags, const struct mp_config *cfg,
-                        const mp_logger *log, const char *user, const char *password,
-                        int64_t now, const char *why);
+                        const mp_logger *log, const char *user, const char *password, int64_t now,
+                        const char *why);
 
 #endif

@@ -43,8 +43,14 @@ asan-build:
 check-unit-asan: asan-build
 	@rc=0; for t in $(patsubst $(O)/%,$(ASAN_O)/%,$(UNIT_TESTS)); do $$t || rc=1; done; exit $$rc
 
+# LeakSanitizer is off inside pamtester: with glibc 2.36, gcc 12's LSan
+# misreads the dynamic TLS of dlopen'ed PAM modules ("Tracer caught signal
+# 11", a bogus DTLS range) and aborts at random.  Leaks are what the valgrind
+# run of the same suite checks (--leak-check=full, definite leaks fail), and
+# LSan stays on for the unit tests.
 check-pam-asan: asan-build
-	MP_BUILD=$(abspath $(ASAN_O)) MP_PRELOAD=$(ASAN_RUNTIME) $(PYTHON) tests/pam/test_pam_auth.py
+	ASAN_OPTIONS=detect_leaks=0 MP_BUILD=$(abspath $(ASAN_O)) MP_PRELOAD=$(ASAN_RUNTIME) \
+		$(PYTHON) tests/pam/test_pam_auth.py
 
 check-pam-valgrind: $(PAM_MODULE)
 	MP_BUILD=$(abspath $(O)) MP_VALGRIND=1 $(PYTHON) tests/pam/test_pam_auth.py

@@ -76,8 +76,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (!ready) {
         mp_config_init(&cfg);
-        mp_config_parse(&cfg, "fuzz", "base_url = https://x.example/\n"
-                        "project_id = ce04dfeb-96a9-49e7-abb8-098580eeed12\n", NULL);
+        mp_config_parse(&cfg, "fuzz",
+                        "base_url = https://x.example/\n"
+                        "project_id = ce04dfeb-96a9-49e7-abb8-098580eeed12\n",
+                        NULL);
         ready = 1;
     }
     mp_login_run(&cfg, &t, &conv, NULL, &p, &r);

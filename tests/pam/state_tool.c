@@ -36,8 +36,8 @@ static int get_user(const char *dir, const char *user)
         return 1;
     printf("membership=%s\nmembership_checked_at=%" PRId64 "\nlast_online_login=%" PRId64
            "\nmfa_user=%d\noffline_failures=%u\nhas_verifier=%d\nprofile=%s\n",
-           mp_membership_state_name(st.membership), st.membership_checked_at,
-           st.last_online_login, st.mfa_user, st.offline_failures, st.has_verifier, st.profile);
+           mp_membership_state_name(st.membership), st.membership_checked_at, st.last_online_login,
+           st.mfa_user, st.offline_failures, st.has_verifier, st.profile);
     return 0;
 }
 
@@ -48,7 +48,8 @@ static int get_backoff(const char *dir)
     if (mp_state_get_backoff(dir, &b, &log_stderr) != 0)
         return 1;
     printf("failures=%u\nfirst_failure=%" PRId64 "\nlast_failure=%" PRId64 "\nuntil=%" PRId64
-           "\nreason=%s\n", b.failures, b.first_failure, b.last_failure, b.until, b.reason);
+           "\nreason=%s\n",
+           b.failures, b.first_failure, b.last_failure, b.until, b.reason);
     return 0;
 }
 
@@ -76,7 +77,9 @@ int main(int argc, char **argv)
 
     if (argc == 6 && strcmp(argv[1], "set-membership") == 0 && parse_state(argv[4], &st) == 0)
         return mp_state_set_membership(argv[2], argv[3], st, strtoll(argv[5], NULL, 10),
-                                       &log_stderr) == 0 ? 0 : 1;
+                                       &log_stderr) == 0
+                   ? 0
+                   : 1;
     if (argc == 4 && strcmp(argv[1], "get") == 0)
         return get_user(argv[2], argv[3]);
     if (argc == 3 && strcmp(argv[1], "backoff") == 0)

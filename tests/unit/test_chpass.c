@@ -70,7 +70,8 @@ static void success_sends_both_passwords_with_the_token(void **state)
     assert_int_equal(run(&c, &r), MP_OK);
     assert_string_equal(c.seen_path, "auth/changepassword");
     assert_string_equal(c.seen_bearer, "tok.en.x");
-    assert_string_equal(c.seen_body, "{\"oldPassword\":\"old-pw\",\"newPassword\":\"new \\\"pw\\\"\"}");
+    assert_string_equal(c.seen_body,
+                        "{\"oldPassword\":\"old-pw\",\"newPassword\":\"new \\\"pw\\\"\"}");
     assert_string_equal(r.user_message, "");
 }
 

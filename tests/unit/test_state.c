@@ -39,9 +39,13 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
 
-    snprintf(f->dir, sizeof(f->dir), "/tmp/mp-state-test-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (f == NULL)
         return -1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/mp-state-test-XXXXXX");
+    if (mkdtemp(f->dir) == NULL) {
+        free(f);
+        return -1;
+    }
     chmod(f->dir, 0755);
     *state = f;
     return 0;
@@ -93,8 +97,8 @@ static void record_login_roundtrip(void **state)
     struct stat sb;
     char *v = NULL;
 
-    assert_int_equal(mp_state_record_login(f->dir, "alice", PROFILE, VERIFIER, true, 1000,
-                                           &log_quiet), 0);
+    assert_int_equal(
+        mp_state_record_login(f->dir, "alice", PROFILE, VERIFIER, true, 1000, &log_quiet), 0);
     assert_int_equal(mp_state_get_user(f->dir, "alice", &st, &log_quiet), 0);
     assert_int_equal(st.membership, MP_MEMBERSHIP_ACTIVE);
     assert_int_equal(st.membership_checked_at, 1000);
@@ -117,22 +121,22 @@ static void membership_revocation_drops_verifier(void **state)
     struct fixture *f = *state;
     struct mp_user_state st;
 
-    assert_int_equal(mp_state_record_login(f->dir, "alice", PROFILE, VERIFIER, false, 1000,
-                                           &log_quiet), 0);
-    assert_int_equal(mp_state_set_membership(f->dir, "alice", MP_MEMBERSHIP_ACTIVE, 2000,
-                                             &log_quiet), 0);
+    assert_int_equal(
+        mp_state_record_login(f->dir, "alice", PROFILE, VERIFIER, false, 1000, &log_quiet), 0);
+    assert_int_equal(
+        mp_state_set_membership(f->dir, "alice", MP_MEMBERSHIP_ACTIVE, 2000, &log_quiet), 0);
     assert_int_equal(mp_state_get_user(f->dir, "alice", &st, &log_quiet), 0);
     assert_true(st.has_verifier);
     assert_int_equal(st.membership_checked_at, 2000);
-    assert_int_equal(mp_state_set_membership(f->dir, "alice", MP_MEMBERSHIP_ABSENT, 3000,
-                                             &log_quiet), 0);
+    assert_int_equal(
+        mp_state_set_membership(f->dir, "alice", MP_MEMBERSHIP_ABSENT, 3000, &log_quiet), 0);
     assert_int_equal(mp_state_get_user(f->dir, "alice", &st, &log_quiet), 0);
     assert_int_equal(st.membership, MP_MEMBERSHIP_ABSENT);
     assert_false(st.has_verifier);
     assert_int_equal(st.last_online_login, 1000);
     /* A sync may record users who never logged in. */
-    assert_int_equal(mp_state_set_membership(f->dir, "bob", MP_MEMBERSHIP_INACTIVE, 3000,
-                                             &log_quiet), 0);
+    assert_int_equal(
+        mp_state_set_membership(f->dir, "bob", MP_MEMBERSHIP_INACTIVE, 3000, &log_quiet), 0);
     assert_int_equal(mp_state_get_user(f->dir, "bob", &st, &log_quiet), 0);
     assert_int_equal(st.membership, MP_MEMBERSHIP_INACTIVE);
     assert_int_equal(st.last_online_login, 0);
@@ -144,8 +148,8 @@ static void offline_counter(void **state)
     struct mp_user_state st;
 
     assert_int_equal(mp_state_offline_begin(f->dir, "alice", 3, &log_quiet), 1); /* no state */
-    assert_int_equal(mp_state_record_login(f->dir, "alice", PROFILE, VERIFIER, false, 1000,
-                                           &log_quiet), 0);
+    assert_int_equal(
+        mp_state_record_login(f->dir, "alice", PROFILE, VERIFIER, false, 1000, &log_quiet), 0);
     for (int i = 0; i < 3; i++)
         assert_int_equal(mp_state_offline_begin(f->dir, "alice", 3, &log_quiet), 0);
     assert_int_equal(mp_state_offline_begin(f->dir, "alice", 3, &log_quiet), 1);
@@ -153,8 +157,8 @@ static void offline_counter(void **state)
     assert_int_equal(st.offline_failures, 3);
     /* An offline success does not reset a counter that reached the limit:
      * it cannot happen; but one below the limit is reset. */
-    assert_int_equal(mp_state_record_login(f->dir, "alice", PROFILE, VERIFIER, false, 2000,
-                                           &log_quiet), 0);
+    assert_int_equal(
+        mp_state_record_login(f->dir, "alice", PROFILE, VERIFIER, false, 2000, &log_quiet), 0);
     assert_int_equal(mp_state_offline_begin(f->dir, "alice", 3, &log_quiet), 0);
     assert_int_equal(mp_state_offline_succeeded(f->dir, "alice", &log_quiet), 0);
     assert_int_equal(mp_state_get_user(f->dir, "alice", &st, &log_quiet), 0);
@@ -171,8 +175,8 @@ static void forget_and_set_verifier(void **state)
     assert_int_equal(mp_state_set_verifier(f->dir, "carol", VERIFIER, &log_quiet), 0);
     assert_int_equal(mp_state_get_user(f->dir, "carol", &st, &log_quiet), 0);
     assert_false(st.has_verifier);
-    assert_int_equal(mp_state_record_login(f->dir, "alice", PROFILE, NULL, false, 1000,
-                                           &log_quiet), 0);
+    assert_int_equal(mp_state_record_login(f->dir, "alice", PROFILE, NULL, false, 1000, &log_quiet),
+                     0);
     assert_int_equal(mp_state_set_verifier(f->dir, "alice", VERIFIER, &log_quiet), 0);
     assert_int_equal(mp_state_get_verifier(f->dir, "alice", &v, &log_quiet), 0);
     assert_string_equal(v, VERIFIER);
@@ -183,11 +187,10 @@ static void forget_and_set_verifier(void **state)
     assert_int_equal(mp_state_get_user(f->dir, "alice", &st, &log_quiet), 0);
     assert_int_equal(st.last_online_login, 1000);
     /* Invalid verifiers and names are refused. */
-    assert_int_equal(mp_state_set_verifier(f->dir, "alice", "$y$\nmembership active",
-                                           &log_quiet), -1);
-    assert_int_equal(mp_state_get_user(f->dir, "../etc", &st, &log_quiet), -1);
-    assert_int_equal(mp_state_record_login(f->dir, "a/b", PROFILE, NULL, false, 1, &log_quiet),
+    assert_int_equal(mp_state_set_verifier(f->dir, "alice", "$y$\nmembership active", &log_quiet),
                      -1);
+    assert_int_equal(mp_state_get_user(f->dir, "../etc", &st, &log_quiet), -1);
+    assert_int_equal(mp_state_record_login(f->dir, "a/b", PROFILE, NULL, false, 1, &log_quiet), -1);
 }
 
 static void write_file(const char *path, const char *text, mode_t mode)
@@ -205,13 +208,17 @@ static void corrupt_and_insecure_files_refused(void **state)
     struct fixture *f = *state;
     struct mp_user_state st;
 
-    assert_int_equal(mp_state_record_login(f->dir, "alice", PROFILE, VERIFIER, false, 1000,
-                                           &log_quiet), 0);
-    write_file(file_of(f, "user-alice"), "pam_medplum-state 1\nmembership active\n"
-               "membership_checked_at 12x\n", 0600);
+    assert_int_equal(
+        mp_state_record_login(f->dir, "alice", PROFILE, VERIFIER, false, 1000, &log_quiet), 0);
+    write_file(file_of(f, "user-alice"),
+               "pam_medplum-state 1\nmembership active\n"
+               "membership_checked_at 12x\n",
+               0600);
     assert_int_equal(mp_state_get_user(f->dir, "alice", &st, &log_quiet), -1);
-    write_file(file_of(f, "user-alice"), "pam_medplum-state 1\nmembership active\n"
-               "membership active\n", 0600);
+    write_file(file_of(f, "user-alice"),
+               "pam_medplum-state 1\nmembership active\n"
+               "membership active\n",
+               0600);
     assert_int_equal(mp_state_get_user(f->dir, "alice", &st, &log_quiet), -1);
     write_file(file_of(f, "user-alice"), "garbage\n", 0600);
     assert_int_equal(mp_state_get_user(f->dir, "alice", &st, &log_quiet), -1);
@@ -219,8 +226,10 @@ static void corrupt_and_insecure_files_refused(void **state)
     write_file(file_of(f, "user-alice"), "pam_medplum-state 1\nmembership active\n", 0640);
     assert_int_equal(mp_state_get_user(f->dir, "alice", &st, &log_quiet), -1);
     /* unknown keys from a newer writer are fine */
-    write_file(file_of(f, "user-alice"), "pam_medplum-state 1\nmembership inactive\n"
-               "future_key 1\n", 0600);
+    write_file(file_of(f, "user-alice"),
+               "pam_medplum-state 1\nmembership inactive\n"
+               "future_key 1\n",
+               0600);
     assert_int_equal(mp_state_get_user(f->dir, "alice", &st, &log_quiet), 0);
     assert_int_equal(st.membership, MP_MEMBERSHIP_INACTIVE);
     /* a symlink is never followed */
@@ -231,8 +240,8 @@ static void corrupt_and_insecure_files_refused(void **state)
     unlink(file_of(f, "user-alice"));
     chmod(file_of(f, ""), 0755);
     assert_int_equal(mp_state_get_user(f->dir, "alice", &st, &log_quiet), -1);
-    assert_int_equal(mp_state_record_login(f->dir, "alice", PROFILE, VERIFIER, false, 1000,
-                                           &log_quiet), -1);
+    assert_int_equal(
+        mp_state_record_login(f->dir, "alice", PROFILE, VERIFIER, false, 1000, &log_quiet), -1);
 }
 
 static void purge(void **state)
@@ -241,10 +250,10 @@ static void purge(void **state)
     struct mp_backoff_state b = {2, 10, 20, 200, "Medplum unreachable: timeout"};
     struct mp_user_state st;
 
-    assert_int_equal(mp_state_record_login(f->dir, "alice", PROFILE, VERIFIER, false, 1000,
-                                           &log_quiet), 0);
-    assert_int_equal(mp_state_record_login(f->dir, "carol", PROFILE, VERIFIER, false, 1000,
-                                           &log_quiet), 0);
+    assert_int_equal(
+        mp_state_record_login(f->dir, "alice", PROFILE, VERIFIER, false, 1000, &log_quiet), 0);
+    assert_int_equal(
+        mp_state_record_login(f->dir, "carol", PROFILE, VERIFIER, false, 1000, &log_quiet), 0);
     assert_int_equal(mp_state_set_backoff(f->dir, &b, &log_quiet), 0);
     assert_int_equal(mp_state_purge_user(f->dir, "alice", &log_quiet), 0);
     assert_int_equal(mp_state_get_user(f->dir, "alice", &st, &log_quiet), 0);

@@ -100,9 +100,13 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
 
-    snprintf(f->dir, sizeof(f->dir), "/tmp/mp-policy-test-XXXXXX");
-    if (f == NULL || mkdtemp(f->dir) == NULL || mp_config_init(&f->cfg) != 0)
+    if (f == NULL)
         return -1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/mp-policy-test-XXXXXX");
+    if (mkdtemp(f->dir) == NULL || mp_config_init(&f->cfg) != 0) {
+        free(f);
+        return -1;
+    }
     chmod(f->dir, 0755);
     free(f->cfg.cache_dir);
     f->cfg.cache_dir = strdup(f->dir);
@@ -210,39 +214,44 @@ static void membership_bundles(void **state)
     const char *b;
 
     b = bundle("", PROJECT); /* no `active`: invited in 5.0.10, active */
-    assert_int_equal(mp_membership_from_bundle(&f->cfg, ALICE, b, strlen(b), &s, reason,
-                                               sizeof(reason)), MP_OK);
+    assert_int_equal(
+        mp_membership_from_bundle(&f->cfg, ALICE, b, strlen(b), &s, reason, sizeof(reason)), MP_OK);
     assert_int_equal(s, MP_MEMBERSHIP_ACTIVE);
     b = bundle(",\"active\":false", PROJECT);
-    assert_int_equal(mp_membership_from_bundle(&f->cfg, ALICE, b, strlen(b), &s, reason,
-                                               sizeof(reason)), MP_OK);
+    assert_int_equal(
+        mp_membership_from_bundle(&f->cfg, ALICE, b, strlen(b), &s, reason, sizeof(reason)), MP_OK);
     assert_int_equal(s, MP_MEMBERSHIP_INACTIVE);
     b = bundle(",\"active\":true", OTHER_PROJECT); /* another project does not count */
-    assert_int_equal(mp_membership_from_bundle(&f->cfg, ALICE, b, strlen(b), &s, reason,
-                                               sizeof(reason)), MP_OK);
+    assert_int_equal(
+        mp_membership_from_bundle(&f->cfg, ALICE, b, strlen(b), &s, reason, sizeof(reason)), MP_OK);
     assert_int_equal(s, MP_MEMBERSHIP_ABSENT);
-    assert_int_equal(mp_membership_from_bundle(&f->cfg, ALICE, EMPTY_BUNDLE,
-                                               strlen(EMPTY_BUNDLE), &s, reason, sizeof(reason)),
+    assert_int_equal(mp_membership_from_bundle(&f->cfg, ALICE, EMPTY_BUNDLE, strlen(EMPTY_BUNDLE),
+                                               &s, reason, sizeof(reason)),
                      MP_OK);
     assert_int_equal(s, MP_MEMBERSHIP_ABSENT);
-    assert_int_equal(mp_membership_from_bundle(&f->cfg, ALICE, OK, strlen(OK), &s, reason,
-                                               sizeof(reason)), MP_ERROR);
-    assert_int_equal(mp_membership_from_bundle(&f->cfg, ALICE, "[", 1, &s, reason,
-                                               sizeof(reason)), MP_ERROR);
+    assert_int_equal(
+        mp_membership_from_bundle(&f->cfg, ALICE, OK, strlen(OK), &s, reason, sizeof(reason)),
+        MP_ERROR);
+    assert_int_equal(mp_membership_from_bundle(&f->cfg, ALICE, "[", 1, &s, reason, sizeof(reason)),
+                     MP_ERROR);
 }
 
 static void membership_lookup_rejected_host_is_error(void **state)
 {
     struct fx *f = *state;
     struct script s = {{"{\"error\":\"invalid_request\",\"error_description\":\"Invalid secret\"}"},
-                       {400}, {MP_NET_OK}, 1, 0, {""}};
+                       {400},
+                       {MP_NET_OK},
+                       1,
+                       0,
+                       {""}};
     struct mp_transport t = {scripted, &s};
     enum mp_membership_state m;
     char reason[256];
 
     with_host_credentials(f);
-    assert_int_equal(mp_membership_lookup(&f->cfg, &t, ALICE, &m, reason, sizeof(reason),
-                                          &log_quiet), MP_ERROR);
+    assert_int_equal(
+        mp_membership_lookup(&f->cfg, &t, ALICE, &m, reason, sizeof(reason), &log_quiet), MP_ERROR);
     assert_int_equal(m, MP_MEMBERSHIP_UNKNOWN);
 }
 
@@ -263,13 +272,13 @@ static void acct_fresh_state_needs_no_network(void **state)
     struct mp_acct_result r;
 
     with_host_credentials(f);
-    assert_int_equal(mp_state_set_membership(f->dir, "alice", MP_MEMBERSHIP_ACTIVE, T0,
-                                             &log_quiet), 0);
+    assert_int_equal(mp_state_set_membership(f->dir, "alice", MP_MEMBERSHIP_ACTIVE, T0, &log_quiet),
+                     0);
     acct(f, &t, T0 + 3599, &r);
     assert_true(r.allow);
     assert_int_equal(s.next, 0);
-    assert_int_equal(mp_state_set_membership(f->dir, "alice", MP_MEMBERSHIP_INACTIVE, T0,
-                                             &log_quiet), 0);
+    assert_int_equal(
+        mp_state_set_membership(f->dir, "alice", MP_MEMBERSHIP_INACTIVE, T0, &log_quiet), 0);
     acct(f, &t, T0 + 10, &r);
     assert_false(r.allow);
     assert_string_equal(r.user_message, MP_MSG_MEMBERSHIP_ENDED);
@@ -279,16 +288,16 @@ static void acct_fresh_state_needs_no_network(void **state)
 static void acct_stale_state_live_check(void **state)
 {
     struct fx *f = *state;
-    struct script s = {{TOKEN, NULL, OK}, {200, 200, 200}, {MP_NET_OK, MP_NET_OK, MP_NET_OK},
-                       3, 0, {""}};
+    struct script s = {
+        {TOKEN, NULL, OK}, {200, 200, 200}, {MP_NET_OK, MP_NET_OK, MP_NET_OK}, 3, 0, {""}};
     struct mp_transport t = {scripted, &s};
     struct mp_acct_result r;
     struct mp_user_state st;
 
     s.bodies[1] = bundle(",\"active\":false", PROJECT);
     with_host_credentials(f);
-    assert_int_equal(mp_state_set_membership(f->dir, "alice", MP_MEMBERSHIP_ACTIVE, T0,
-                                             &log_quiet), 0);
+    assert_int_equal(mp_state_set_membership(f->dir, "alice", MP_MEMBERSHIP_ACTIVE, T0, &log_quiet),
+                     0);
     acct(f, &t, T0 + 3600, &r);
     assert_false(r.allow);
     assert_int_equal(r.membership, MP_MEMBERSHIP_INACTIVE);
@@ -312,14 +321,14 @@ static void acct_unknown_policy(void **state)
     acct(f, NULL, T0, &r);
     assert_true(r.allow);
     /* ... but a membership last known as revoked stays denied. */
-    assert_int_equal(mp_state_set_membership(f->dir, "alice", MP_MEMBERSHIP_ABSENT, T0,
-                                             &log_quiet), 0);
+    assert_int_equal(mp_state_set_membership(f->dir, "alice", MP_MEMBERSHIP_ABSENT, T0, &log_quiet),
+                     0);
     acct(f, NULL, T0 + 86400, &r);
     assert_false(r.allow);
     /* A state dated in the future (clock set back) is not fresh. */
     f->cfg.account_unknown = MP_ACCOUNT_UNKNOWN_DENY;
-    assert_int_equal(mp_state_set_membership(f->dir, "alice", MP_MEMBERSHIP_ACTIVE, T0 + 86400,
-                                             &log_quiet), 0);
+    assert_int_equal(
+        mp_state_set_membership(f->dir, "alice", MP_MEMBERSHIP_ACTIVE, T0 + 86400, &log_quiet), 0);
     acct(f, NULL, T0, &r);
     assert_false(r.allow);
 }
@@ -403,8 +412,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(backoff_active_window, setup, teardown),
         cmocka_unit_test(verifier_roundtrip),
         cmocka_unit_test_setup_teardown(membership_bundles, setup, teardown),
-        cmocka_unit_test_setup_teardown(membership_lookup_rejected_host_is_error, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(membership_lookup_rejected_host_is_error, setup, teardown),
         cmocka_unit_test_setup_teardown(acct_fresh_state_needs_no_network, setup, teardown),
         cmocka_unit_test_setup_teardown(acct_stale_state_live_check, setup, teardown),
         cmocka_unit_test_setup_teardown(acct_unknown_policy, setup, teardown),
