@@ -21,6 +21,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "server"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "pam"))
+# One runner and one set of assertions for every Python suite.
+from pamtest import Runner, SkipTest, check  # noqa: E402,F401
 
 LAB_NORTH = "ce04dfeb-96a9-49e7-abb8-098580eeed12"
 PAM_LOGIN_CLIENT = "4eb5fd55-d38f-4205-89b4-13c4b49e3288"
@@ -160,44 +163,3 @@ class SyncEnv:
             return None
         with open(path, "rb") as f:
             return f.read()
-
-
-class Runner:
-    """Prints one line per test and 'N passed, N failed, N skipped' at the end."""
-
-    def __init__(self, title):
-        self.title = title
-        self.passed = 0
-        self.failed = []
-        self.skipped = 0
-
-    def run(self, name, fn, *args):
-        start = time.monotonic()
-        try:
-            fn(*args)
-        except SkipTest as e:
-            self.skipped += 1
-            print(f"SKIP {name}: {e}", flush=True)
-            return
-        except Exception as e:  # noqa: BLE001 - report every failure and go on
-            self.failed.append(name)
-            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-            return
-        self.passed += 1
-        print(f"ok   {name} ({time.monotonic() - start:.2f}s)", flush=True)
-
-    def finish(self):
-        print(f"{self.title}: {self.passed} passed, {len(self.failed)} failed, "
-              f"{self.skipped} skipped", flush=True)
-        if self.failed:
-            print("failed: " + ", ".join(self.failed))
-        return 1 if self.failed else 0
-
-
-class SkipTest(Exception):
-    pass
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
