@@ -133,10 +133,17 @@ class PamEnv:
         if os.environ.get("MP_VALGRIND"):
             cmd = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
                    "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"] + cmd
-        start = time.monotonic()
-        proc = subprocess.run(cmd, input=stdin.encode("utf-8", "surrogateescape"),
-                              capture_output=True, env=env or self.env(), timeout=timeout)
-        elapsed = time.monotonic() - start
+        # pam_wrapper copies the service files to /tmp/pam.<one character
+        # picked from the pid>; when another run holds that name it gives up
+        # before libpam is even loaded.  That is the harness, not the module:
+        # run again (the pid, and so the name, changes).
+        for _ in range(5):
+            start = time.monotonic()
+            proc = subprocess.run(cmd, input=stdin.encode("utf-8", "surrogateescape"),
+                                  capture_output=True, env=env or self.env(), timeout=timeout)
+            elapsed = time.monotonic() - start
+            if b"pwrap_init: Failed to create pam_wrapper config dir" not in proc.stderr:
+                break
         proc.stdout = proc.stdout.decode("utf-8", "replace")
         proc.stderr = proc.stderr.decode("utf-8", "replace")
         return Result(proc, elapsed)
