@@ -215,6 +215,20 @@ static int record_states(struct sync_run *r)
     return failures ? -1 : 0;
 }
 
+/*
+ * A refused write (the result would empty the cache) still carries explicit
+ * "inactive" answers from Medplum: recording those fails closed, so the
+ * account phase refuses the revoked member at once.  States inferred from an
+ * absence ("absent") are not recorded from a result that was not trusted.
+ */
+static void record_explicit_revocations(struct sync_run *r)
+{
+    for (size_t i = 0; i < r->mapped.nstates; i++)
+        if (r->mapped.states[i].state == MP_MEMBERSHIP_INACTIVE)
+            mp_state_set_membership(r->c->cfg.cache_dir, r->mapped.states[i].name,
+                                    MP_MEMBERSHIP_INACTIVE, r->now, &r->c->log);
+}
+
 /* Step 4b: keeps the last success when this run failed. */
 static void record_status(struct sync_run *r, const char *result)
 {
@@ -259,8 +273,11 @@ static int run(struct sync_run *r)
         snprintf(r->message, sizeof(r->message), "cannot lock the cache");
         goto out;
     }
-    if (map_and_write(r, &result) != 0)
+    if (map_and_write(r, &result) != 0) {
+        if (strcmp(result, "refused") == 0 && r->have_mapped)
+            record_explicit_revocations(r);
         goto out;
+    }
     mp_cache_unlock(lock);
     lock = -1;
     result = "ok";

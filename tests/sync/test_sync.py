@@ -329,6 +329,25 @@ class Suite:
         check(listing["users"] == [] and len(listing["reserved_uids"]) == 8,
               "reservations survive an empty result")
 
+    def test_revocation_recorded_even_when_write_refused(self):
+        # Every member deactivated: the NSS write is refused (it would empty the
+        # cache), but Medplum's explicit "inactive" still reaches the account phase.
+        sync_ok(self.env)
+        before = self.env.cache_bytes()
+        emails = list(lab_north_members().values())
+        try:
+            for email in emails:
+                self.srv.control.post("/membership", email=email, project=LAB_NORTH,
+                                      active=False)
+            res = self.env.ctl("sync", "--json")
+            check(res.rc == 1 and res.json["result"] == "refused", repr(res))
+            check(self.env.cache_bytes() == before, "cache changed")
+            states = {u["name"]: u.get("membership_state") for u in self.env.cache_list()["users"]}
+            check(states.get("alice") == "inactive", f"alice's state: {states}")
+        finally:
+            for email in emails:
+                self.srv.control.post("/membership", email=email, project=LAB_NORTH, active=True)
+
     def test_failed_fetch_keeps_cache(self):
         sync_ok(self.env)
         before = self.env.cache_bytes()
