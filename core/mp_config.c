@@ -33,6 +33,7 @@ enum key_type {
     T_SHELL,          /* absolute path */
     T_HOME,           /* absolute path template with %u */
     T_SECRET,         /* inline secret: makes the file secret-bearing */
+    T_DOMAIN,         /* DNS domain (email_domain) */
 };
 
 struct key_def {
@@ -62,7 +63,7 @@ static const struct key_def keys[] = {
      "Seconds to establish the connection."},
     {"timeout", T_SECONDS, OFF(timeout), "20", 1, 300,
      "Seconds for one whole request (/auth/login can be slow)."},
-    {"email_domain", T_STRING, OFF(email_domain), NULL, 0, 0,
+    {"email_domain", T_DOMAIN, OFF(email_domain), NULL, 0, 0,
      "Linux user alice logs in as alice@<email_domain> unless the cache maps the name."},
     {"allowed_profile_types", T_TYPES, OFF(allowed_profile_types), "Practitioner", 0, 0,
      "Comma list of membership profile types that may log in."},
@@ -146,8 +147,11 @@ static const char *parse_number(const char *v, long long min, long long max, lon
     n = strtoll(v, &end, 10);
     if (errno != 0 || *end != '\0')
         return "must be a non-negative integer";
-    if (n < min || n > max)
-        return "is out of range";
+    if (n < min || n > max) {
+        static _Thread_local char msg[64];
+        snprintf(msg, sizeof(msg), "is out of range (%lld to %lld)", min, max);
+        return msg;
+    }
     *out = n;
     return NULL;
 }
@@ -163,6 +167,20 @@ static const char *parse_bool(const char *v, bool *out)
         return NULL;
     }
     return "must be yes or no";
+}
+
+/* Letters, digits, '-' and '.', with a dot (or "localhost"): what may
+ * follow the '@' of a Medplum login email. */
+static bool is_domain(const char *v)
+{
+    size_t len = strlen(v);
+
+    if (len == 0 || len > 253 || v[0] == '.' || v[0] == '-' || v[len - 1] == '.')
+        return false;
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.')
+            return false;
+    return strchr(v, '.') != NULL || strcmp(v, "localhost") == 0;
 }
 
 static const char *check_url(const char *v)
@@ -281,6 +299,9 @@ static const char *apply(struct mp_config *cfg, const struct key_def *k, const c
 
     if (has_control_chars(v))
         return "contains control characters";
+    /* "key = value  # note" would silently keep the note in the value. */
+    if (k->type != T_SECRET && strstr(v, " #") != NULL)
+        return "has a trailing comment; put comments on their own line";
     switch (k->type) {
     case T_STRING:
         return set_string(field, v, false);
@@ -304,9 +325,16 @@ static const char *apply(struct mp_config *cfg, const struct key_def *k, const c
             return "must be a Medplum id (UUID)";
         return set_string(field, v, false);
     case T_PATH:
-    case T_SHELL:
         if (v[0] != '/')
             return "must be an absolute path";
+        return set_string(field, v, false);
+    case T_SHELL:
+        if (v[0] != '/' || strpbrk(v, ": \t") != NULL)
+            return "must be an absolute path without ':' or spaces";
+        return set_string(field, v, false);
+    case T_DOMAIN:
+        if (!is_domain(v))
+            return "must be a domain name such as lab.example.org (no '@', quotes or spaces)";
         return set_string(field, v, false);
     case T_HOME:
         if ((err = check_home(v)) != NULL)
@@ -397,6 +425,7 @@ void mp_config_free(struct mp_config *cfg)
             mp_secret_clear(field);
             break;
         case T_STRING:
+        case T_DOMAIN:
         case T_URL:
         case T_UUID:
         case T_PATH:
@@ -431,13 +460,17 @@ static char *trim(char *s)
 }
 
 /* Cross-key rules, checked once the whole file is read. */
-static int check_semantics(const struct mp_config *cfg, const char *name, const mp_logger *log)
+static int check_semantics(const struct mp_config *cfg, const char *name, const bool *seen,
+                           const mp_logger *log)
 {
     int problems = 0;
 
+    /* A required key given with a bad value was reported on its own line. */
     if (cfg->base_url == NULL) {
-        mp_log(log, LOG_ERR, "%s: required key base_url is missing", name);
-        problems++;
+        if (!seen[find_key("base_url") - keys]) {
+            mp_log(log, LOG_ERR, "%s: required key base_url is missing", name);
+            problems++;
+        }
     } else if (strncmp(cfg->base_url, "http://", 7) == 0) {
         if (!cfg->allow_insecure_http) {
             mp_log(log, LOG_ERR,
@@ -450,7 +483,7 @@ static int check_semantics(const struct mp_config *cfg, const char *name, const 
             problems++;
         }
     }
-    if (cfg->project_id == NULL) {
+    if (cfg->project_id == NULL && !seen[find_key("project_id") - keys]) {
         mp_log(log, LOG_ERR, "%s: required key project_id is missing", name);
         problems++;
     }
@@ -542,7 +575,7 @@ int mp_config_parse(struct mp_config *cfg, const char *name, const char *text, c
         }
     }
     mp_freezero(copy, strlen(text));
-    return problems + check_semantics(cfg, name, log);
+    return problems + check_semantics(cfg, name, seen, log);
 }
 
 bool mp_url_host_is_loopback(const char *url)
@@ -621,7 +654,8 @@ static char *read_small_file(const char *path, bool secret, int *fd_out, const m
 
     *fd_out = -1;
     if (fd < 0) {
-        mp_log(log, LOG_ERR, "%s: cannot open: %s", path, strerror(errno));
+        mp_log(log, LOG_ERR, "%s: cannot open: %s", path,
+               errno == ELOOP ? "it is a symbolic link (give the file itself)" : strerror(errno));
         (*problems)++;
         return NULL;
     }
@@ -710,7 +744,10 @@ int mp_config_host_secret(const struct mp_config *cfg, char **secret, const mp_l
     close(fd);
     s = trim(text);
     if (strlen(s) < 16 || has_control_chars(s) || strchr(s, ':')) {
-        mp_log(log, LOG_ERR, "%s: does not hold a client secret", cfg->host_client_secret_file);
+        mp_log(log, LOG_ERR,
+               "%s: does not hold a client secret (one line of at least 16 characters, "
+               "no ':' or control characters)",
+               cfg->host_client_secret_file);
         mp_freezero(text, MP_CONFIG_MAX_SIZE + 1);
         return -1;
     }
