@@ -65,7 +65,7 @@ CHECK_SUITES :=
 INSTALL_TARGETS :=
 CLEAN_FILES :=
 
-.PHONY: all check demo bench install clean deps format cppcheck
+.PHONY: all check demo bench install clean deps deps-demo format cppcheck
 all:
 
 include core/module.mk
@@ -87,6 +87,10 @@ $(O)/%.o: %.c
 # (needs root; prints the command otherwise).
 deps:
 	@packaging/install-deps.sh --if-missing
+
+# make demo needs much less (no ssh server, no packaging tools).
+deps-demo:
+	@packaging/install-deps.sh --if-missing --demo
 
 check: deps
 	@$(MAKE) --no-print-directory all

@@ -8,6 +8,10 @@
 #                                           or, not root, print the command and exit 1
 #   packaging/install-deps.sh --list        print the package list and exit
 #   packaging/install-deps.sh --check       exit 0 if all present, 1 (and list) if not
+#   ... --demo                               (with any of the above) only what `make demo`
+#                                           needs: the build, pam_wrapper, pamtester,
+#                                           python3 and openssl; no ssh server, no
+#                                           packaging tools
 #
 # apt-get update runs at most once, and only when a package has no install
 # candidate in the current lists (or there are no lists at all).
@@ -20,13 +24,23 @@ expect clang libclang-rt-14-dev valgrind cppcheck clang-format python3 openssl"
 PACKAGING_DEPS="debhelper dh-nss lintian debootstrap rpm rpmlint devscripts fakeroot mandoc
 groff-base man-db"
 
+DEMO_DEPS="libpam-wrapper pamtester python3 openssl"
+
 ALL_DEPS=$(echo $BUILD_DEPS $TEST_DEPS $PACKAGING_DEPS)
+for arg in "$@"; do
+    if [ "$arg" = --demo ]; then
+        ALL_DEPS=$(echo $BUILD_DEPS $DEMO_DEPS)
+    fi
+done
 
 usage() {
-    sed -n '2,14s/^# \{0,1\}//p' "$0"
+    sed -n '2,18s/^# \{0,1\}//p' "$0"
 }
 
 mode=all
+if [ "${1:-}" = --demo ]; then
+    shift
+fi
 case "${1:-}" in
     "") ;;
     --if-missing) mode=if-missing ;;

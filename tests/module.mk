@@ -25,8 +25,8 @@ check-pam-newest: $(PAM_MODULE)
 
 CHECK_SUITES += check-pam check-pam-newest
 
-demo: deps
-	@$(MAKE) --no-print-directory $(PAM_MODULE)
+demo: deps-demo
+	@$(MAKE) --no-print-directory -s $(PAM_MODULE)
 	@MP_BUILD=$(abspath $(O)) $(PYTHON) tests/demo.py
 
 # The same suites under AddressSanitizer/UndefinedBehaviorSanitizer (a
