@@ -143,6 +143,9 @@ static void print_text(const struct ctl *c, const struct status *s)
         printf("server           HTTP %ld from %s%s (%s, %.0f ms%s%s)\n", p->http_status, p->path,
                p->http_status == 200 ? "" : " (unexpected)", p->ip, p->total_ms,
                p->version[0] ? ", version " : "", p->version);
+    else if (p->tls_failed)
+        printf("server           CERTIFICATE NOT ACCEPTED: %s (check ca_file: %s)\n", p->error,
+               cfg->ca_file ? cfg->ca_file : "unset, the system trust store is used");
     else
         printf("server           UNREACHABLE: %s\n", p->error);
     if (p->reachable && p->tls)
@@ -186,6 +189,7 @@ static cJSON *json_server(const struct status_probe *p)
     cJSON *o = cJSON_CreateObject();
 
     cJSON_AddBoolToObject(o, "reachable", p->reachable);
+    cJSON_AddBoolToObject(o, "certificate_rejected", p->tls_failed);
     cJSON_AddNumberToObject(o, "http_status", p->http_status);
     cJSON_AddStringToObject(o, "path", p->path);
     cJSON_AddStringToObject(o, "error", p->error);

@@ -94,6 +94,8 @@ static bool get(const struct mp_config *cfg, const char *path, struct status_pro
         rc = curl_easy_perform(c);
     }
     p->reachable = rc == CURLE_OK;
+    p->tls_failed = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+                    rc == CURLE_SSL_CERTPROBLEM;
     if (rc == CURLE_OK)
         collect(c, p, b);
     else

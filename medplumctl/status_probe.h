@@ -17,6 +17,7 @@ struct status_probe {
     long http_status;
     char path[48];   /* which URL answered */
     char error[256]; /* transport/TLS error text */
+    bool tls_failed; /* the server answered, but its certificate was not accepted */
     bool tls;
     char ip[64];
     double connect_ms, tls_ms, total_ms;

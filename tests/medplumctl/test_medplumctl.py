@@ -173,6 +173,10 @@ class Suite:
         self.write_raw(self.good_text().replace(self.srv.ca_file, self.srv.other_ca_file))
         res = run(self.env, "status", "--json")
         check(res.rc == 1 and "certificate" in res.json["server"]["error"].lower(), repr(res))
+        check(res.json["server"]["certificate_rejected"], repr(res))
+        res = run(self.env, "status")
+        check("CERTIFICATE NOT ACCEPTED" in res.out and "check ca_file" in res.out and
+              "UNREACHABLE" not in res.out, repr(res))
 
     def test_status_wrong_secret_and_failed_sync(self):
         self.env.write_config(secret="0" * 64)
