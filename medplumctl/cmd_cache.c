@@ -194,6 +194,17 @@ out:
     return ret;
 }
 
+/* A typo must not look like success: is there anything to purge? */
+static bool has_state(struct ctl *c, const char *user)
+{
+    struct mp_user_state st;
+
+    if (mp_state_get_user(c->cfg.cache_dir, user, &st, &c->log) != 0)
+        return true; /* unreadable: let the purge remove it */
+    return st.membership != MP_MEMBERSHIP_UNKNOWN || st.membership_checked_at != 0 ||
+           st.last_online_login != 0 || st.has_verifier || st.offline_failures != 0;
+}
+
 static int purge(struct ctl *c, const struct cache_opts *o)
 {
     if (o->all) {
@@ -206,6 +217,13 @@ static int purge(struct ctl *c, const struct cache_opts *o)
     if (!mp_is_valid_username(o->user)) {
         fprintf(stderr, "medplumctl: '%s' is not a valid user name\n", o->user);
         return CTL_USAGE;
+    }
+    if (!has_state(c, o->user)) {
+        fprintf(stderr,
+                "medplumctl: %s has no private state here (no login, no sync record); "
+                "nothing to purge\n",
+                o->user);
+        return CTL_FAIL;
     }
     if (mp_state_purge_user(c->cfg.cache_dir, o->user, &c->log) != 0)
         return CTL_FAIL;

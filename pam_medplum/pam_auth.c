@@ -10,6 +10,7 @@
 #include "mp_backoff.h"
 #include "mp_config.h"
 #include "mp_http.h"
+#include "mp_json.h"
 #include "mp_login.h"
 #include "mp_validate.h"
 #include "pam_clock.h"
@@ -36,6 +37,18 @@ static int load_config(struct auth_ctx *a)
     return rc;
 }
 
+/* With debug: why a user is left to other modules (the name is shown
+ * sanitised: an invalid one may hold control characters). */
+static void log_ignored(struct auth_ctx *a, const char *why)
+{
+    char shown[64];
+
+    if (!a->args->debug)
+        return;
+    mp_sanitize_for_log(a->user, shown, sizeof(shown));
+    pam_syslog(a->pamh, LOG_DEBUG, "ignoring user %s: %s", shown, why);
+}
+
 /* PAM_SUCCESS when the user is ours; PAM_USER_UNKNOWN lets the stack fall
  * through to pam_unix without any network request. */
 static int classify_user(struct auth_ctx *a)
@@ -48,8 +61,7 @@ static int classify_user(struct auth_ctx *a)
     if (a->user == NULL || a->user[0] == '\0')
         return PAM_USER_UNKNOWN;
     if (mp_account_is_foreign(a->user, why, sizeof(why))) {
-        if (a->args->debug)
-            pam_syslog(a->pamh, LOG_DEBUG, "ignoring user: %s", why);
+        log_ignored(a, why);
         return PAM_USER_UNKNOWN;
     }
     rc = load_config(a);
@@ -60,8 +72,7 @@ static int classify_user(struct auth_ctx *a)
         return PAM_AUTHINFO_UNAVAIL;
     }
     if (a->account.kind != MP_ACCOUNT_MANAGED) {
-        if (a->args->debug)
-            pam_syslog(a->pamh, LOG_DEBUG, "ignoring user %s: %s", a->user, a->account.why);
+        log_ignored(a, a->account.why);
         return PAM_USER_UNKNOWN;
     }
     return PAM_SUCCESS;

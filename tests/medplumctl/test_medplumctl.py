@@ -280,6 +280,8 @@ class Suite:
         check(len(self.env.users()) == 8, "NSS entries stay")
         res = run(self.env, "cache", "purge", "../etc")
         check(res.rc == 2, repr(res))
+        res = run(self.env, "cache", "purge", "nosuchuser")
+        check(res.rc == 1 and "nothing to purge" in res.err, repr(res))
 
     # ---- privileges ----
 
