@@ -85,6 +85,13 @@ mp_status mp_outcome_classify_detail(const struct mp_http_response *resp, char *
         snprintf(reason, reason_len, "rate limited by Medplum (HTTP 429)");
         return st;
     }
+    if (resp->status == 404) {
+        snprintf(reason, reason_len,
+                 "Medplum answered HTTP 404 (is client_id a ClientApplication of this "
+                 "server?): %s",
+                 text);
+        return st;
+    }
     if (st != MP_DENIED) {
         snprintf(reason, reason_len, "Medplum answered HTTP %ld: %s", resp->status, text);
         return st;
