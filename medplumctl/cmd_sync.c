@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "mp_backoff.h"
 #include "mp_cache.h"
 #include "mp_directory.h"
 #include "mp_hostauth.h"
@@ -136,6 +137,9 @@ static int fetch(struct sync_run *r)
         goto out;
     }
     r->have_dir = true;
+    /* Medplum answered: logins need not skip the network any longer. */
+    if (!r->o.dry_run)
+        mp_backoff_success(cfg, log);
     ret = 0;
 out:
     mp_hostauth_end(&ha, &t, log);

@@ -12,6 +12,7 @@ import base64
 import copy
 import json
 import os
+import time
 import resource
 import signal
 import ssl
@@ -347,6 +348,23 @@ class Suite:
         finally:
             for email in emails:
                 self.srv.control.post("/membership", email=email, project=LAB_NORTH, active=True)
+
+    def test_successful_sync_ends_the_login_backoff(self):
+        # Medplum answered the sync: PAM logins need not skip the network
+        # for the rest of the backoff.
+        sync_ok(self.env)
+        private = os.path.join(self.env.cache_dir, "private")
+        now = int(time.time())
+        path = os.path.join(private, "backoff")
+        with open(path, "w") as f:
+            f.write(f"pam_medplum-state 1\nfailures 3\nfirst_failure {now - 300}\n"
+                    f"last_failure {now - 10}\nuntil {now + 600}\nreason test_outage\n")
+        os.chmod(path, 0o600)
+        res = self.env.ctl("status", "--json")
+        check(res.json["backoff"]["failures"] == 3, f"backoff seen: {res.json['backoff']}")
+        sync_ok(self.env)
+        res = self.env.ctl("status", "--json")
+        check(res.json["backoff"]["failures"] == 0, f"backoff cleared: {res.json['backoff']}")
 
     def test_failed_fetch_keeps_cache(self):
         sync_ok(self.env)
