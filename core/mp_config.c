@@ -526,6 +526,7 @@ int mp_config_parse(struct mp_config *cfg, const char *name, const char *text, c
     }
     free(cfg->path);
     cfg->path = strdup(name);
+    cfg->parsed = true;
     /* strsep keeps empty lines, so line numbers stay right. */
     save = copy;
     while ((line = strsep(&save, "\n")) != NULL) {

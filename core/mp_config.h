@@ -36,7 +36,8 @@ enum mp_account_unknown {
 };
 
 struct mp_config {
-    char *path; /* file it came from, for messages */
+    char *path;  /* file it came from, for messages */
+    bool parsed; /* the text was read and parsed (even with problems) */
 
     /* Medplum connection */
     char *base_url; /* normalised: always ends with '/' */

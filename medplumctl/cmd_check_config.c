@@ -250,7 +250,10 @@ int cmd_check_config(struct ctl *c, int argc, char **argv)
     /* The rest runs even after parse errors: every value that did parse is
      * checked too, so one run shows everything to fix. */
     mp_config_load(&c->cfg, c->config_path, &c->log);
-    {
+    /* A file that could not be read at all (missing, insecure, a symlink)
+     * leaves only defaults: checking those would report things the file
+     * may well set. */
+    if (c->cfg.parsed) {
         check_secret(&ns, c, for_sync);
         check_file(&ns, "ca_file", c->cfg.ca_file, R_OK);
         check_file(&ns, "shell", c->cfg.shell, X_OK);

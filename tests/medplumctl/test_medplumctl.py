@@ -93,7 +93,9 @@ class Suite:
         self.broken("\n".join(l for l in lines if not l.startswith("base_url")) + "\n",
                     "required key base_url is missing")
         self.broken(good + "project_id = x\n", "project_id is set twice")
-        self.broken(good, "writable by group or others (mode 0666)", mode=0o666)
+        res = self.broken(good, "writable by group or others (mode 0666)", mode=0o666)
+        check("host_client_id is not set" not in res.out and "does not exist" not in res.out,
+              f"an unread file adds no findings from defaults:\n{res.out}")
         res = self.broken(good.replace("timeout = 5", "timeout = x") + "bogus\n",
                           "timeout must be a non-negative integer")
         check("expected 'key = value'" in res.out and "2 problems" in res.out,
