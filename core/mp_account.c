@@ -1,26 +1,64 @@
 #include "mp_account.h"
 
+#include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mp_cache.h"
 #include "mp_validate.h"
 
-bool mp_passwd_file_has(const char *path, const char *username)
+int mp_passwd_file_lookup(const char *path, const char *username)
 {
     FILE *fp = fopen(path, "re");
     struct passwd pw, *result = NULL;
-    char buf[4096];
-    bool found = false;
+    size_t size = 4096;
+    char *buf = NULL, *grown;
+    int ret = -1;
 
     if (fp == NULL)
-        return false;
-    /* fgetpwent_r reads the file itself: asking NSS would ask us too. */
-    while (!found && fgetpwent_r(fp, &pw, buf, sizeof(buf), &result) == 0)
-        found = strcmp(pw.pw_name, username) == 0;
+        return -1;
+    buf = malloc(size);
+    if (buf == NULL)
+        goto out;
+    /* fgetpwent_r reads the file itself: asking NSS would ask us too.  A
+     * line longer than the buffer is ERANGE: grow and read it again, never
+     * stop early (a local account after it would look unknown). */
+    for (;;) {
+        long pos = ftell(fp);
+        int rc = fgetpwent_r(fp, &pw, buf, size, &result);
+
+        if (rc == ERANGE) {
+            if (size >= 1024 * 1024 || pos < 0 || fseek(fp, pos, SEEK_SET) != 0)
+                goto out;
+            size *= 2;
+            grown = realloc(buf, size);
+            if (grown == NULL)
+                goto out;
+            buf = grown;
+            continue;
+        }
+        if (rc == ENOENT) {
+            ret = 0;
+            goto out;
+        }
+        if (rc != 0)
+            goto out;
+        if (strcmp(pw.pw_name, username) == 0) {
+            ret = 1;
+            goto out;
+        }
+    }
+out:
+    free(buf);
     fclose(fp);
-    return found;
+    return ret;
+}
+
+bool mp_passwd_file_has(const char *path, const char *username)
+{
+    return mp_passwd_file_lookup(path, username) != 0;
 }
 
 bool mp_account_is_foreign(const char *username, char *why, size_t why_len)
@@ -29,8 +67,15 @@ bool mp_account_is_foreign(const char *username, char *why, size_t why_len)
         snprintf(why, why_len, "not a valid user name for Medplum mapping");
         return true;
     }
-    if (mp_passwd_file_has(MP_PASSWD_FILE, username)) {
+    switch (mp_passwd_file_lookup(MP_PASSWD_FILE, username)) {
+    case 0:
+        break;
+    case 1:
         snprintf(why, why_len, "local account in %s", MP_PASSWD_FILE);
+        return true;
+    default:
+        /* Unsure whether the name is local: never hand it to Medplum. */
+        snprintf(why, why_len, "%s cannot be read completely", MP_PASSWD_FILE);
         return true;
     }
     return false;

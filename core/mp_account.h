@@ -40,7 +40,11 @@ bool mp_account_is_foreign(const char *username, char *why, size_t why_len);
 int mp_account_resolve(const struct mp_config *cfg, const char *username, struct mp_account *out,
                        const mp_logger *log);
 
-/* True if the name is in the given passwd-format file (no NSS involved). */
+/* 1 if the name is in the given passwd-format file (read directly, no NSS
+ * involved), 0 if it is not, -1 if the file cannot be read completely. */
+int mp_passwd_file_lookup(const char *path, const char *username);
+
+/* True if the name is in the file, or if that cannot be known. */
 bool mp_passwd_file_has(const char *path, const char *username);
 
 #endif

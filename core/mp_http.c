@@ -1,11 +1,13 @@
 #include "mp_http.h"
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/auxv.h>
 
 #include "mp_secret.h"
 
@@ -31,10 +33,33 @@ struct body_buffer {
     int too_large;
 };
 
+/*
+ * libcurl (OpenSSL build) reads SSLKEYLOGFILE with plain getenv when it
+ * initialises and appends TLS secrets to that file.  In a setuid or setgid
+ * program (su, sudo, passwd) the environment is the caller's: root would
+ * create and write a file of the caller's choosing.  Such a process must
+ * not reach libcurl at all; changing the application's environment behind
+ * its back is no better, so the login fails closed with the reason logged.
+ */
+static bool environment_is_safe(const mp_logger *log)
+{
+    if (getauxval(AT_SECURE) != 0 && getenv("SSLKEYLOGFILE") != NULL) {
+        mp_log(log, LOG_ERR,
+               "SSLKEYLOGFILE is set in a setuid/setgid program: refusing to "
+               "use the network (libcurl would let the caller choose a file "
+               "for root to write)");
+        return false;
+    }
+    return true;
+}
+
 mp_http *mp_http_open(const struct mp_config *cfg, const mp_logger *log)
 {
-    mp_http *http = calloc(1, sizeof(*http));
+    mp_http *http;
 
+    if (!environment_is_safe(log))
+        return NULL;
+    http = calloc(1, sizeof(*http));
     if (http == NULL)
         return NULL;
     http->curl = curl_easy_init();

@@ -17,9 +17,17 @@ static void not_possible(struct mp_offline_result *r, const char *why)
     snprintf(r->reason, sizeof(r->reason), "offline login not possible: %s", why);
 }
 
+static bool fresh_active(const struct mp_config *cfg, const struct mp_user_state *st, int64_t now)
+{
+    int64_t age = now - st->membership_checked_at;
+
+    return st->membership == MP_MEMBERSHIP_ACTIVE && st->membership_checked_at != 0 &&
+           age >= -MP_CLOCK_SKEW && age < cfg->membership_max_age;
+}
+
 /* The conditions that need no password; false (reason set) if one fails. */
-static bool allowed(const struct mp_config *cfg, const struct mp_user_state *st, int64_t now,
-                    struct mp_offline_result *r)
+static bool allowed(const struct mp_config *cfg, const struct mp_offline_request *req,
+                    const struct mp_user_state *st, int64_t now, struct mp_offline_result *r)
 {
     int64_t age = now - st->last_online_login;
 
@@ -33,14 +41,21 @@ static bool allowed(const struct mp_config *cfg, const struct mp_user_state *st,
         not_possible(r, "membership known to be revoked");
     else if (st->mfa_user && !cfg->offline_allow_mfa_users)
         not_possible(r, "user needs MFA and offline_allow_mfa_users = no");
+    else if (req->expected_profile != NULL && strcmp(st->profile, req->expected_profile) != 0)
+        not_possible(r, "the verifier is not from the Practitioner this name is bound to");
+    else if (req->rate_limited && !fresh_active(cfg, st, now))
+        not_possible(r, "Medplum is rate limiting this host, and the membership is not known "
+                        "active within membership_max_age");
     else
         return true;
     return false;
 }
 
-void mp_offline_login(const struct mp_config *cfg, const char *user, const char *password,
+void mp_offline_login(const struct mp_config *cfg, const struct mp_offline_request *req,
                       int64_t now, struct mp_offline_result *r, const mp_logger *log)
 {
+    const char *user = req->user;
+    const char *password = req->password;
     struct mp_user_state st;
     char *verifier = NULL;
     int rc;
@@ -51,7 +66,7 @@ void mp_offline_login(const struct mp_config *cfg, const char *user, const char 
         return;
     }
     r->last_online_login = st.last_online_login;
-    if (!allowed(cfg, &st, now, r))
+    if (!allowed(cfg, req, &st, now, r))
         return;
     rc = mp_state_offline_begin(cfg->cache_dir, user, (unsigned)cfg->offline_max_failures, log);
     if (rc != 0) {

@@ -140,7 +140,9 @@ static int report(struct auth_ctx *a, const struct mp_login_result *r)
 static int offline_or_unavailable(struct auth_ctx *a, const char *password, int64_t now,
                                   const char *why, long retry_after)
 {
-    int ret = pam_medplum_offline(a->pamh, a->flags, &a->cfg, &a->log, a->user, password, now, why);
+    struct mp_offline_request req = {
+        a->user, password, a->account.profile[0] ? a->account.profile : NULL, retry_after > 0};
+    int ret = pam_medplum_offline(a->pamh, a->flags, &a->cfg, &a->log, &req, now, why);
 
     if (ret == PAM_AUTHINFO_UNAVAIL)
         tell_unavailable(a, why, retry_after);
@@ -158,8 +160,11 @@ static int online_login(struct auth_ctx *a, const char *password, int64_t now)
     int ret = PAM_AUTHINFO_UNAVAIL;
 
     if (http == NULL) {
-        pam_syslog(a->pamh, LOG_ERR, "user %s: cannot set up HTTP client", a->user);
-        return PAM_BUF_ERR;
+        /* mp_http_open logged why (out of memory, or an unsafe environment). */
+        pam_syslog(a->pamh, LOG_ERR, "user %s: denied: cannot set up the HTTP client", a->user);
+        pam_glue_tell(a->pamh, a->flags, true,
+                      "Medplum login failed; contact your administrator if this persists.");
+        return PAM_AUTHINFO_UNAVAIL;
     }
     transport = mp_http_transport(http);
     params.username = a->user;

@@ -55,7 +55,11 @@ void pam_medplum_after_login(pam_handle_t *pamh, const struct mp_config *cfg, co
             pam_syslog(pamh, LOG_ERR, "user %s: cannot record the inactive membership", user);
         break;
     case MP_UNAVAILABLE:
-        mp_backoff_failure(cfg, now, r->retry_after, r->reason, log);
+        /* A 429 answers at once: nothing to save by skipping the network,
+         * and a host-wide offline mode that anyone can trigger by failing
+         * logins would let revoked members in on old verifiers. */
+        if (r->retry_after == 0)
+            mp_backoff_failure(cfg, now, r->retry_after, r->reason, log);
         break;
     case MP_ERROR:
         break;
@@ -79,12 +83,13 @@ static void tell_offline(pam_handle_t *pamh, int flags, int64_t last_online)
 }
 
 int pam_medplum_offline(pam_handle_t *pamh, int flags, const struct mp_config *cfg,
-                        const mp_logger *log, const char *user, const char *password, int64_t now,
+                        const mp_logger *log, const struct mp_offline_request *req, int64_t now,
                         const char *why)
 {
+    const char *user = req->user;
     struct mp_offline_result r;
 
-    mp_offline_login(cfg, user, password, now, &r, log);
+    mp_offline_login(cfg, req, now, &r, log);
     switch (r.outcome) {
     case MP_OFFLINE_OK:
         pam_syslog(pamh, LOG_NOTICE, "user %s: accepted offline (%s): %s", user, why, r.reason);

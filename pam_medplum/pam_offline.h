@@ -14,6 +14,7 @@
 #include "mp_config.h"
 #include "mp_log.h"
 #include "mp_login.h"
+#include "mp_offline.h"
 
 /*
  * PAM_SUCCESS (user told they are logged in offline), PAM_AUTH_ERR (wrong
@@ -33,7 +34,7 @@ void pam_medplum_after_login(pam_handle_t *pamh, const struct mp_config *cfg, co
                              const struct mp_login_result *r, int64_t now);
 
 int pam_medplum_offline(pam_handle_t *pamh, int flags, const struct mp_config *cfg,
-                        const mp_logger *log, const char *user, const char *password, int64_t now,
+                        const mp_logger *log, const struct mp_offline_request *req, int64_t now,
                         const char *why);
 
 #endif

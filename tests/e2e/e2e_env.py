@@ -386,14 +386,16 @@ def timed(cmd, env=None, input=None, timeout=40):
     return Run(proc, time.monotonic() - start)
 
 
-def converse(cmd, answers, as_user=None, timeout=25, shell=None):
+def converse(cmd, answers, as_user=None, timeout=25, shell=None, extra_env=None):
     """Runs cmd under expect in a pty, answering each password/code prompt with
     the next answer (passed through the environment, never argv); with shell,
-    types that command line at the first shell prompt."""
+    types that command line at the first shell prompt.  extra_env: variables
+    the (unprivileged) caller sets, e.g. to attack a setuid program."""
     full = ["expect", "-f", CONVERSE, "--"] + cmd
     if as_user:
         full = ["runuser", "-u", as_user, "--"] + full
     env = {"E2E_ANSWERS": "\n".join(answers), "E2E_TIMEOUT": str(timeout)}
+    env.update(extra_env or {})
     if shell:
         env["E2E_SHELL"] = shell
     return timed(full, env=env, timeout=timeout + 10)

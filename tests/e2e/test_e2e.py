@@ -655,6 +655,25 @@ class E2E:
         check("Authentication failure" in res.out, "su says Authentication failure: %r" % res)
         self.one_decision(mark, "alice", "denied", "wrong password")
 
+    def test_su_caller_cannot_make_root_write_a_key_log(self):
+        """Found in review: libcurl appends TLS secrets to $SSLKEYLOGFILE, and
+        su keeps the caller's environment.  The module must refuse before
+        libcurl starts, so root never creates the caller's file."""
+        self.need_nss()
+        mark, _ = self.fresh()
+        target = "/run/e2e-keylog-%d" % os.getpid()   # private /run, not writable by nobody
+        try:
+            res = converse(["su", "-", "alice", "-c", "id"], [password("alice")],
+                           as_user="nobody", extra_env={"SSLKEYLOGFILE": target})
+            check(res.rc != 0 and "uid=" not in res.out, "su let in: %r" % res)
+            check(not os.path.exists(target), "root created the caller's key log file")
+            self.one_decision(mark, "alice", "denied", "cannot set up the HTTP client")
+            check(any("SSLKEYLOGFILE" in l for l in self.sys.syslog.since(mark)),
+                  "the reason is logged")
+        finally:
+            if os.path.exists(target):
+                os.unlink(target)
+
     def test_su_root_into_revoked(self):
         """root needs no password (pam_rootok); only the account phase can say
         no.  Revoked and synced (hana): gone from NSS.  Revoked, still in NSS
@@ -973,6 +992,7 @@ TESTS = [
     "su_right_password",
     "su_wrong_password",
     "su_root_into_revoked",
+    "su_caller_cannot_make_root_write_a_key_log",
     "login_pty",
     "login_member_added_after_sync",
     "local_account_server_stopped",

@@ -18,8 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # (name, file, original text, mutated text, pam test filters, run unit tests)
 MUTANTS = [
     ("local accounts sent to Medplum", "core/mp_account.c",
-     "if (mp_passwd_file_has(MP_PASSWD_FILE, username)) {",
-     "if (0 && mp_passwd_file_has(MP_PASSWD_FILE, username)) {",
+     "switch (mp_passwd_file_lookup(MP_PASSWD_FILE, username)) {",
+     "switch (0 * mp_passwd_file_lookup(MP_PASSWD_FILE, username)) {",
      ["test_local_and_invalid_users_fall_through"], False),
     ("invalid user names accepted", "core/mp_account.c",
      "if (!mp_is_valid_username(username)) {",
@@ -55,6 +55,12 @@ MUTANTS = [
     ("no network budget per login", "core/mp_http.c",
      "http->budget_ms = cfg->timeout * 2000;", "http->budget_ms = cfg->timeout * 200000;",
      ["test_slow_server_bounded_per_login"], False),
+    ("offline verifier of a previous name holder accepted", "core/mp_offline.c",
+     "else if (req->expected_profile != NULL && strcmp(st->profile, req->expected_profile) != 0)",
+     "else if (0)", [], True),
+    ("rate limit reopens offline login without fresh state", "core/mp_offline.c",
+     "else if (req->rate_limited && !fresh_active(cfg, st, now))",
+     "else if (req->rate_limited && 0 && !fresh_active(cfg, st, now))", [], True),
     ("world-writable config accepted", "core/mp_config.c",
      "if (st.st_mode & (S_IWGRP | S_IWOTH)) {", "if (0) {",
      ["test_bad_config_denies"], True),

@@ -353,33 +353,83 @@ static void acct_network_failure_backs_off(void **state)
 
 /* ---- offline conditions ---- */
 
+static void offline_as(struct fx *f, const char *password, const char *bound_to, bool rate_limited,
+                       int64_t now, struct mp_offline_result *r)
+{
+    struct mp_offline_request req = {"alice", password, bound_to, rate_limited};
+
+    mp_offline_login(&f->cfg, &req, now, r, &log_quiet);
+}
+
+static void offline(struct fx *f, const char *password, int64_t now, struct mp_offline_result *r,
+                    const mp_logger *log)
+{
+    (void)log;
+    offline_as(f, password, NULL, false, now, r);
+}
+
 static void offline_conditions(void **state)
 {
     struct fx *f = *state;
     struct mp_offline_result r;
     char *v = mp_verifier_make("pw-1", &log_quiet);
 
-    mp_offline_login(&f->cfg, "alice", "pw-1", T0, &r, &log_quiet);
+    offline(f, "pw-1", T0, &r, &log_quiet);
     assert_int_equal(r.outcome, MP_OFFLINE_NOT_POSSIBLE);
     assert_int_equal(mp_state_record_login(f->dir, "alice", ALICE, v, false, T0, &log_quiet), 0);
-    mp_offline_login(&f->cfg, "alice", "pw-1", T0 + 10, &r, &log_quiet);
+    offline(f, "pw-1", T0 + 10, &r, &log_quiet);
     assert_int_equal(r.outcome, MP_OFFLINE_OK);
-    mp_offline_login(&f->cfg, "alice", "pw-2", T0 + 10, &r, &log_quiet);
+    offline(f, "pw-2", T0 + 10, &r, &log_quiet);
     assert_int_equal(r.outcome, MP_OFFLINE_WRONG_PASSWORD);
-    mp_offline_login(&f->cfg, "alice", "pw-1", T0 + f->cfg.offline_ttl, &r, &log_quiet);
+    offline(f, "pw-1", T0 + f->cfg.offline_ttl, &r, &log_quiet);
     assert_int_equal(r.outcome, MP_OFFLINE_NOT_POSSIBLE);
-    mp_offline_login(&f->cfg, "alice", "pw-1", T0 - 3600, &r, &log_quiet); /* clock set back */
+    offline(f, "pw-1", T0 - 3600, &r, &log_quiet); /* clock set back */
     assert_int_equal(r.outcome, MP_OFFLINE_NOT_POSSIBLE);
     f->cfg.offline_ttl = 0;
-    mp_offline_login(&f->cfg, "alice", "pw-1", T0 + 10, &r, &log_quiet);
+    offline(f, "pw-1", T0 + 10, &r, &log_quiet);
     assert_int_equal(r.outcome, MP_OFFLINE_NOT_POSSIBLE);
     f->cfg.offline_ttl = 259200;
     /* MFA users only with offline_allow_mfa_users */
     assert_int_equal(mp_state_record_login(f->dir, "alice", ALICE, v, true, T0, &log_quiet), 0);
-    mp_offline_login(&f->cfg, "alice", "pw-1", T0 + 10, &r, &log_quiet);
+    offline(f, "pw-1", T0 + 10, &r, &log_quiet);
     assert_int_equal(r.outcome, MP_OFFLINE_NOT_POSSIBLE);
     f->cfg.offline_allow_mfa_users = true;
-    mp_offline_login(&f->cfg, "alice", "pw-1", T0 + 10, &r, &log_quiet);
+    offline(f, "pw-1", T0 + 10, &r, &log_quiet);
+    assert_int_equal(r.outcome, MP_OFFLINE_OK);
+    mp_secret_free(v);
+}
+
+/* A name re-bound to another Practitioner never opens with the previous
+ * holder's verifier (found in review: email change, then an outage). */
+static void offline_verifier_bound_to_practitioner(void **state)
+{
+    struct fx *f = *state;
+    struct mp_offline_result r;
+    char *v = mp_verifier_make("pw-1", &log_quiet);
+
+    assert_int_equal(mp_state_record_login(f->dir, "alice", ALICE, v, false, T0, &log_quiet), 0);
+    offline_as(f, "pw-1", ALICE, false, T0 + 10, &r);
+    assert_int_equal(r.outcome, MP_OFFLINE_OK);
+    offline_as(f, "pw-1", "Practitioner/e33739bb-453b-4230-a895-e1e73d3049c2", false, T0 + 10, &r);
+    assert_int_equal(r.outcome, MP_OFFLINE_NOT_POSSIBLE);
+    assert_non_null(strstr(r.reason, "bound to"));
+    mp_secret_free(v);
+}
+
+/* A 429 is anyone's to cause: offline then needs a fresh known-active state. */
+static void offline_under_rate_limit_needs_fresh_state(void **state)
+{
+    struct fx *f = *state;
+    struct mp_offline_result r;
+    char *v = mp_verifier_make("pw-1", &log_quiet);
+
+    assert_int_equal(mp_state_record_login(f->dir, "alice", ALICE, v, false, T0, &log_quiet), 0);
+    offline_as(f, "pw-1", NULL, true, T0 + 10, &r); /* the login itself recorded "active" */
+    assert_int_equal(r.outcome, MP_OFFLINE_OK);
+    offline_as(f, "pw-1", NULL, true, T0 + f->cfg.membership_max_age + 1, &r);
+    assert_int_equal(r.outcome, MP_OFFLINE_NOT_POSSIBLE);
+    assert_non_null(strstr(r.reason, "rate limiting"));
+    offline_as(f, "pw-1", NULL, false, T0 + f->cfg.membership_max_age + 1, &r); /* an outage */
     assert_int_equal(r.outcome, MP_OFFLINE_OK);
     mp_secret_free(v);
 }
@@ -393,13 +443,13 @@ static void offline_failure_limit(void **state)
     f->cfg.offline_max_failures = 3;
     assert_int_equal(mp_state_record_login(f->dir, "alice", ALICE, v, false, T0, &log_quiet), 0);
     for (int i = 0; i < 3; i++) {
-        mp_offline_login(&f->cfg, "alice", "wrong", T0 + 10, &r, &log_quiet);
+        offline(f, "wrong", T0 + 10, &r, &log_quiet);
         assert_int_equal(r.outcome, MP_OFFLINE_WRONG_PASSWORD);
     }
-    mp_offline_login(&f->cfg, "alice", "pw-1", T0 + 10, &r, &log_quiet);
+    offline(f, "pw-1", T0 + 10, &r, &log_quiet);
     assert_int_equal(r.outcome, MP_OFFLINE_NOT_POSSIBLE);
     assert_int_equal(mp_state_record_login(f->dir, "alice", ALICE, v, false, T0, &log_quiet), 0);
-    mp_offline_login(&f->cfg, "alice", "pw-1", T0 + 10, &r, &log_quiet);
+    offline(f, "pw-1", T0 + 10, &r, &log_quiet);
     assert_int_equal(r.outcome, MP_OFFLINE_OK);
     mp_secret_free(v);
 }
@@ -418,6 +468,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(acct_unknown_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(acct_network_failure_backs_off, setup, teardown),
         cmocka_unit_test_setup_teardown(offline_conditions, setup, teardown),
+        cmocka_unit_test_setup_teardown(offline_verifier_bound_to_practitioner, setup, teardown),
+        cmocka_unit_test_setup_teardown(offline_under_rate_limit_needs_fresh_state, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(offline_failure_limit, setup, teardown),
     };
 
