@@ -17,7 +17,7 @@ static char *change_body(const char *old_password, const char *new_password)
 
     if (body != NULL && cJSON_AddStringToObject(body, "oldPassword", old_password) &&
         cJSON_AddStringToObject(body, "newPassword", new_password))
-        text = cJSON_PrintUnformatted(body);
+        text = mp_json_print_secret(body);
     mp_json_delete_wiping(body);
     return text;
 }

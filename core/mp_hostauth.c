@@ -16,10 +16,9 @@ static char *token_form(const struct mp_hostauth *ha)
     char *secret = mp_form_escape(ha->secret);
     char *form = NULL;
 
-    if (id != NULL && secret != NULL &&
-        asprintf(&form, "grant_type=client_credentials&client_id=%s&client_secret=%s", id, secret) <
-            0)
-        form = NULL;
+    if (id != NULL && secret != NULL)
+        form = mp_secret_printf("grant_type=client_credentials&client_id=%s&client_secret=%s", id,
+                                secret);
     free(id);
     mp_secret_free(secret);
     return form;

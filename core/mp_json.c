@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mp_secret.h"
+
 cJSON *mp_json_parse_object(const char *body, size_t len)
 {
     cJSON *root;
@@ -49,6 +51,24 @@ const char *mp_json_reference(const cJSON *obj, const char *key)
     const cJSON *ref = mp_json_object(obj, key);
 
     return ref ? mp_json_string(ref, "reference") : NULL;
+}
+
+char *mp_json_print_secret(const cJSON *root)
+{
+    size_t size = 2048;
+
+    for (;;) {
+        char *buf = malloc(size);
+
+        if (buf == NULL)
+            return NULL;
+        if (cJSON_PrintPreallocated((cJSON *)root, buf, (int)size, 0))
+            return buf;
+        mp_freezero(buf, size);
+        if (size >= 4 * 1024 * 1024)
+            return NULL;
+        size *= 4;
+    }
 }
 
 static void wipe_strings(cJSON *node)

@@ -39,6 +39,11 @@ bool mp_error_text(const char *body, size_t len, char *out, size_t outlen);
  */
 long mp_retry_after(const char *body, size_t len, const char *ratelimit_header);
 
+/* Compact JSON text of a tree that holds secrets, printed into buffers we
+ * own (cJSON_PrintUnformatted reallocs and leaves unwiped copies behind).
+ * Free with mp_secret_free. */
+char *mp_json_print_secret(const cJSON *root);
+
 /* cJSON_Delete after overwriting every string in the tree: request and
  * response trees hold passwords, codes and tokens. */
 void mp_json_delete_wiping(cJSON *root);

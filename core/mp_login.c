@@ -64,7 +64,7 @@ static void decide_from_response(struct flow *f, const struct mp_http_response *
 static int post_json(struct flow *f, const char *path, cJSON *body, const char *bearer,
                      struct mp_http_response *resp)
 {
-    char *text = cJSON_PrintUnformatted(body);
+    char *text = mp_json_print_secret(body);
     struct mp_http_request req = {0};
     int rc;
 
@@ -291,9 +291,8 @@ static char *token_form(struct flow *f)
 
     if (code == NULL || (f->client_sent && client == NULL))
         goto out;
-    if (asprintf(&form, "grant_type=authorization_code&code=%s&code_verifier=%s%s%s", code,
-                 f->pkce.verifier, client ? "&client_id=" : "", client ? client : "") < 0)
-        form = NULL;
+    form = mp_secret_printf("grant_type=authorization_code&code=%s&code_verifier=%s%s%s", code,
+                            f->pkce.verifier, client ? "&client_id=" : "", client ? client : "");
 out:
     mp_secret_free(code);
     free(client);

@@ -6,10 +6,12 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mp_crypto.h"
 #include "mp_json.h"
+#include "mp_secret.h"
 #include "mp_validate.h"
 
 static void usernames(void **state)
@@ -185,6 +187,28 @@ static void error_texts(void **state)
     assert_false(mp_error_text("[]", 2, t, sizeof(t)));
 }
 
+/* Secret-holding text is printed into buffers of our own (no realloc). */
+static void secret_printing(void **state)
+{
+    char *pw = malloc(3001), *text, *form;
+    cJSON *root = cJSON_CreateObject();
+
+    (void)state;
+    assert_non_null(pw);
+    memset(pw, '"', 3000); /* escapes to 6000 bytes: needs the larger buffers */
+    pw[3000] = '\0';
+    assert_non_null(cJSON_AddStringToObject(root, "password", pw));
+    text = mp_json_print_secret(root);
+    assert_non_null(text);
+    assert_int_equal(strlen(text), strlen("{\"password\":\"\"}") + 6000);
+    mp_secret_free(text);
+    mp_json_delete_wiping(root);
+    form = mp_secret_printf("a=%s&b=%d", "x y", 42);
+    assert_string_equal(form, "a=x y&b=42");
+    mp_secret_free(form);
+    free(pw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +220,7 @@ int main(void)
         cmocka_unit_test(base64_padding),
         cmocka_unit_test(retry_after_rules),
         cmocka_unit_test(error_texts),
+        cmocka_unit_test(secret_printing),
     };
     return cmocka_run_group_tests_name("validation and crypto", tests, NULL, NULL);
 }
