@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
@@ -15,15 +16,15 @@ struct mp_http {
     CURL *curl;
     const struct mp_config *cfg;
     const mp_logger *log;
-    long budget_ms; /* network time left for this transaction */
+    int64_t budget_ms; /* network time left for this transaction */
 };
 
-static long monotonic_ms(void)
+static int64_t monotonic_ms(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 struct body_buffer {
@@ -76,7 +77,7 @@ mp_http *mp_http_open(const struct mp_config *cfg, const mp_logger *log)
      * sshd's LoginGraceTime.  Time spent waiting for the user (the MFA
      * prompt) is not counted: only time inside mp_http_perform is.
      */
-    http->budget_ms = cfg->timeout * 2000;
+    http->budget_ms = (int64_t)cfg->timeout * 2000;
     return http;
 }
 
@@ -229,9 +230,12 @@ static int set_common_options(mp_http *http, struct body_buffer *body,
         rc |= curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_file);
     rc |= curl_easy_setopt(c, CURLOPT_PROXY, ""); /* ignore *_proxy variables */
     rc |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, cfg->connect_timeout);
+    /* the smaller of the per-request timeout and what the budget has left;
+     * both fit a long (at most 300 s) */
     rc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-                           http->budget_ms < cfg->timeout * 1000 ? http->budget_ms
-                                                                 : cfg->timeout * 1000);
+                           (long)(http->budget_ms < (int64_t)cfg->timeout * 1000
+                                      ? http->budget_ms
+                                      : (int64_t)cfg->timeout * 1000));
     rc |= curl_easy_setopt(c, CURLOPT_MAXFILESIZE, (long)MP_HTTP_MAX_BODY);
     rc |= curl_easy_setopt(c, CURLOPT_USERAGENT, "pam_medplum/" MP_VERSION " (Linux)");
     rc |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_body);
@@ -247,7 +251,7 @@ int mp_http_perform(mp_http *http, const struct mp_http_request *req, struct mp_
     struct body_buffer body = {0};
     struct curl_slist *headers = NULL;
     char *url = NULL;
-    long started;
+    int64_t started;
     CURLcode rc;
     int ret = -1;
 
