@@ -921,6 +921,18 @@ class MedplumApp:
         self.store.logins[login.id] = login
         return login
 
+    def open_login(self, login_id):
+        """The Login an /auth/profile or /auth/mfa/verify call continues, checked
+        the way both routes do (caller holds the store lock)."""
+        login = self.store.logins.get(login_id) if isinstance(login_id, str) else None
+        if not login:
+            raise not_found()
+        if login.revoked:
+            raise bad_request("Login revoked")
+        if login.granted:
+            raise bad_request("Login granted")
+        return login
+
     def auth_profile(self, req):
         body = req.body()
         problems = []
@@ -932,13 +944,7 @@ class MedplumApp:
             raise validation_error(problems)
         store = self.store
         with store.lock:
-            login = store.logins.get(body["login"]) if isinstance(body["login"], str) else None
-            if not login:
-                raise not_found()
-            if login.revoked:
-                raise bad_request("Login revoked")
-            if login.granted:
-                raise bad_request("Login granted")
+            login = self.open_login(body["login"])
             if login.membership_id:
                 raise bad_request("Login profile already set")
             membership = store.memberships.get(body["profile"]) \
@@ -963,13 +969,7 @@ class MedplumApp:
             raise validation_error(problems)
         store = self.store
         with store.lock:
-            login = store.logins.get(body["login"]) if isinstance(body["login"], str) else None
-            if not login:
-                raise not_found()
-            if login.revoked:
-                raise bad_request("Login revoked")
-            if login.granted:
-                raise bad_request("Login granted")
+            login = self.open_login(body["login"])
             if login.mfa_verified:
                 raise bad_request("Login already verified")
             user = store.resource(login.user_ref)
